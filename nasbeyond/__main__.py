@@ -1,0 +1,5 @@
+import sys
+
+from nasbeyond.cli import main
+
+sys.exit(main())

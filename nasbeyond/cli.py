@@ -1,0 +1,224 @@
+"""The `nasbeyond` command: search, resume, show, export, list.
+
+Every user error ends in one line on stderr naming the field and what is allowed, and exit
+status 2; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from typing import Any, NoReturn
+
+import yaml
+
+from nasbeyond.config import RunConfig
+from nasbeyond.exceptions import ConfigError, NasbeyondError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"nasbeyond: error: {message} (see {self.prog} --help)\n")
+
+
+def _kv(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    try:
+        return k.strip(), yaml.safe_load(v)
+    except yaml.YAMLError:
+        return k.strip(), v
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    sup = argparse.SUPPRESS
+    defaults = RunConfig()
+    for f in fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if f.name.endswith("_args"):
+            p.add_argument(
+                "--" + f.name[:-5].replace("_", "-") + "-arg",
+                dest=f.name,
+                type=_kv,
+                action="append",
+                default=sup,
+                metavar="KEY=VALUE",
+                help=f"an argument of the {f.name[:-5]} (repeatable)",
+            )
+            continue
+        typ: Any = str
+        if "int" in str(f.type):
+            typ = int
+        elif "float" in str(f.type):
+            typ = float
+        p.add_argument(flag, type=typ, default=sup, help=f"default: {default}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nasbeyond", description="Neural architecture search and beyond.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    s = sub.add_parser("search", help="run a search")
+    s.add_argument("--config", help="a YAML file of settings (flags override it)")
+    _add_run_flags(s)
+    ev = sub.add_parser("evaluate", help="train and score one architecture")
+    ev.add_argument("--arch", required=True, help="arch JSON, or a file holding it")
+    ev.add_argument("--config", help="a YAML file of settings (flags override it)")
+    _add_run_flags(ev)
+    r = sub.add_parser("resume", help="continue a stopped or killed search")
+    r.add_argument("run_dir")
+    r.add_argument("--trials", type=int, help="raise the number of trials")
+    r.add_argument("--workers", type=int)
+    sh = sub.add_parser("show", help="the best trials of a run")
+    sh.add_argument("run_dir")
+    sh.add_argument("--top", type=int, default=10)
+    sh.add_argument("--failed", action="store_true", help="list failed trials too")
+    e = sub.add_parser("export", help="export the best model with its trained weights")
+    e.add_argument("run_dir")
+    e.add_argument("--format", default="torchscript")
+    e.add_argument("--output")
+    sub.add_parser("list", help="every registered space, strategy, evaluator and dataset")
+    return p
+
+
+def _config_from_args(args: argparse.Namespace) -> RunConfig:
+    base = RunConfig.from_yaml(args.config).to_dict() if args.config else {}
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    for k, v in given.items():
+        base[k] = {**base.get(k, {}), **dict(v)} if k.endswith("_args") else v
+    return RunConfig.from_dict(base, source="flags")
+
+
+def _search(exp: Any) -> int:
+    from nasbeyond.report import ProgressBar
+
+    c = exp.config
+    exp.check()
+    done = exp.store.count_finished()
+    print(
+        f"search: space={c.space} strategy={c.strategy} dataset={c.dataset} trials={c.trials} "
+        f"workers={c.workers} run_dir={c.run_dir}",
+        file=sys.stderr,
+    )
+    best = exp.run(progress=ProgressBar(done))
+    if best is None:
+        print(
+            f"no trial finished successfully; see `nasbeyond show --failed {c.run_dir}`",
+            file=sys.stderr,
+        )
+        return 1
+    report = exp.final_report()
+    print(f"best trial {best.id}: {exp.space.describe(best.arch)}")
+    print(f"  arch: {json.dumps(best.arch, sort_keys=True)}")
+    print(
+        f"  parameters: {best.metrics.get('params', '-'):,}  validation accuracy: {best.reward:.4f}"
+    )
+    if report and report.test_acc is not None:
+        extra = f" (retrained {c.final_epochs:g} epochs)" if c.final_epochs else ""
+        print(f"  test accuracy{extra}: {report.test_acc:.4f}")
+    print(f"  run directory: {c.run_dir}")
+    return 0
+
+
+def _read_arch(text: str) -> dict[str, Any]:
+    from pathlib import Path
+
+    source = "arch"
+    if not text.lstrip().startswith("{") and Path(text).is_file():
+        source, text = f"arch file {text}", Path(text).read_text()
+    try:
+        arch = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(
+            f"{source}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+        ) from None
+    if not isinstance(arch, dict):
+        raise ConfigError(f"{source}: expected a JSON object, got {type(arch).__name__}")
+    return arch
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from nasbeyond.run.executor import evaluate_safely
+    from nasbeyond.run.experiment import components
+    from nasbeyond.trial import Budget, Context
+
+    arch = _read_arch(args.arch)
+    del args.arch
+    config = _config_from_args(args)
+    space, _, evaluator = components(config)
+    space.validate(arch)
+    job = (0, arch, Budget(epochs=config.epochs), Context(0, config.seed))
+    result = evaluate_safely(evaluator, job)
+    print(
+        f"{space.describe(arch)}: {result.status}"
+        + (f" reward {result.reward:.4f}" if result.reward is not None else "")
+    )
+    for k, v in result.metrics.items():
+        print(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}")
+    if result.error:
+        print(f"  error: {result.error.splitlines()[0]}")
+    return 0 if result.status == "ok" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except NasbeyondError as e:
+        print(f"nasbeyond: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nnasbeyond: interrupted; continue with `nasbeyond resume RUN_DIR`", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from nasbeyond.run import Experiment, Store
+
+    if args.command == "list":
+        from nasbeyond.registry import KINDS, names
+
+        for kind in KINDS:
+            print(f"{kind + ('es' if kind.endswith('s') else 's'):12s} {', '.join(names(kind))}")
+        return 0
+    if args.command == "search":
+        return _search(Experiment(_config_from_args(args)))
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.command == "resume":
+        changes = {k: v for k in ("trials", "workers") if (v := getattr(args, k)) is not None}
+        return _search(Experiment.resume(args.run_dir, **changes))
+    if args.command == "show":
+        from nasbeyond.report import trials_table
+
+        if args.top < 1:
+            raise ConfigError(f"top: {args.top}; allowed: >= 1")
+        exp = Experiment.resume(args.run_dir)
+        store: Store = exp.store
+        trials = store.best(args.top)
+        if args.failed:
+            trials += store.trials("failed")
+        print(
+            f"{store.count_finished()} finished trials "
+            f"({len(store.trials('failed'))} failed) in {args.run_dir}"
+        )
+        print(trials_table(trials, exp.space.describe))
+        final = store.get("final")
+        if final and final.get("test_acc") is not None:
+            print(f"best trial {final['trial_id']}: test accuracy {final['test_acc']:.4f}")
+        return 0
+    if args.command == "export":
+        from nasbeyond.export import export_best
+
+        print(export_best(args.run_dir, args.format, args.output))
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

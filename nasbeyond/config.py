@@ -1,0 +1,129 @@
+"""A run's settings: one typed record behind the CLI flags, the YAML file and the API."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nasbeyond.exceptions import ConfigError
+from nasbeyond.registry import names
+
+EXECUTORS = ("local", "inline")
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a search. YAML keys and CLI flags carry the same names
+    (``trial_timeout`` in YAML is ``--trial-timeout`` on the command line)."""
+
+    space: str = "macro-cnn"
+    space_args: dict[str, Any] = field(default_factory=dict)
+    strategy: str = "evolution"
+    strategy_args: dict[str, Any] = field(default_factory=dict)
+    evaluator: str = "train"
+    evaluator_args: dict[str, Any] = field(default_factory=dict)
+    dataset: str = "mnist5k"
+    data_dir: str | None = None
+    dataset_args: dict[str, Any] = field(default_factory=dict)
+    trials: int = 20
+    workers: int = 1
+    executor: str = "local"
+    epochs: float = 2.0
+    steps: int | None = None
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    lr: float | None = None
+    seed: int = 0
+    run_dir: str = "runs/latest"
+    trial_timeout: float | None = None
+    final_epochs: float = 0.0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
+        if not isinstance(d, dict):
+            raise ConfigError(f"{source}: expected a mapping of settings, got {type(d).__name__}")
+        allowed = {f.name for f in fields(cls)}
+        norm = {str(k).replace("-", "_"): v for k, v in d.items()}
+        unknown = sorted(set(norm) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
+            )
+        return cls(**norm).validated()
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RunConfig:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config: file {path} does not exist")
+        try:
+            data = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}" if where is not None else ""
+            raise ConfigError(f"config: {path} is not valid YAML{at}") from None
+        return cls.from_dict(data or {}, source=f"config {path}")
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes).validated()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validated(self) -> RunConfig:
+        """Check types, ranges and registry names; raise ConfigError naming the first bad field."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            kind = str(f.type)
+            if kind.startswith("dict") and not isinstance(v, dict):
+                raise ConfigError(f"{f.name}: expected a mapping, got {v!r}")
+            if kind.startswith("str") and not (
+                isinstance(v, str) or (v is None and "None" in kind)
+            ):
+                raise ConfigError(f"{f.name}: expected text, got {v!r}")
+            if (
+                kind.startswith(("int", "float"))
+                and not (v is None and "None" in kind)
+                and (
+                    isinstance(v, bool)
+                    or not isinstance(v, int | float)
+                    or (kind.startswith("int") and not float(v).is_integer())
+                )
+            ):
+                raise ConfigError(f"{f.name}: expected a number, got {v!r}")
+        for name, kind in (
+            ("space", "space"),
+            ("strategy", "strategy"),
+            ("evaluator", "evaluator"),
+            ("dataset", "dataset"),
+        ):
+            if getattr(self, name) not in names(kind):
+                raise ConfigError(
+                    f"{name}: unknown {kind} {getattr(self, name)!r}; allowed: "
+                    f"{', '.join(names(kind))}"
+                )
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"executor: {self.executor!r}; allowed: {', '.join(EXECUTORS)}")
+        ranges = [
+            ("trials", self.trials >= 1, ">= 1"),
+            ("workers", self.workers >= 1, ">= 1"),
+            ("epochs", self.epochs > 0, "> 0"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("steps", self.steps is None or self.steps >= 1, ">= 1"),
+            ("lr", self.lr is None or self.lr > 0, "> 0"),
+            ("trial_timeout", self.trial_timeout is None or self.trial_timeout > 0, "> 0"),
+            ("final_epochs", self.final_epochs >= 0, ">= 0"),
+            ("seed", self.seed >= 0, ">= 0"),
+        ]
+        for name, ok, allowed in ranges:
+            if not ok:
+                raise ConfigError(
+                    f"{name}: {getattr(self, name)} is out of range; allowed: {allowed}"
+                )
+        self.trials, self.workers, self.seed = int(self.trials), int(self.workers), int(self.seed)
+        self.batch_size = int(self.batch_size)
+        return self

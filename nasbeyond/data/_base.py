@@ -1,0 +1,77 @@
+"""The in-memory dataset every loader returns, and the helpers loaders share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nasbeyond.space import TaskShape
+
+TEST_FRACTION = 0.2  # carved once, with a fixed seed, from datasets that ship no test split
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Normalised float inputs and integer labels; the test split is for final reports only."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+
+    @property
+    def task(self) -> TaskShape:
+        return TaskShape(tuple(self.x_train.shape[1:]), self.num_classes)
+
+
+def stratified_split(
+    y: np.ndarray, fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held_out) with ``fraction`` of every class held out."""
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        rng.shuffle(idx)
+        held.append(idx[: max(1, round(len(idx) * fraction))] if len(idx) > 1 else idx[:0])
+    held_out = np.sort(np.concatenate(held))
+    kept = np.setdiff1d(np.arange(len(y)), held_out)
+    return rng.permutation(kept), rng.permutation(held_out)
+
+
+def make_dataset(
+    name: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+) -> Dataset:
+    """Carve a test split if none is given, standardise with the training statistics
+    (per channel for images, per column for flat features) and convert to tensors."""
+    y_train = np.asarray(y_train, dtype=np.int64)
+    if x_test is None or y_test is None:
+        keep, test = stratified_split(y_train, TEST_FRACTION)
+        x_train, x_test, y_train, y_test = (
+            x_train[keep],
+            x_train[test],
+            y_train[keep],
+            y_train[test],
+        )
+    x_train = np.asarray(x_train, dtype=np.float32)
+    x_test = np.asarray(x_test, dtype=np.float32)
+    axes = (0, 2, 3) if x_train.ndim == 4 else (0,)
+    mean = x_train.mean(axis=axes, keepdims=True)
+    std = x_train.std(axis=axes, keepdims=True) + 1e-6
+    num_classes = int(max(y_train.max(), np.max(y_test)) + 1)
+    return Dataset(
+        name=name,
+        x_train=torch.from_numpy((x_train - mean) / std),
+        y_train=torch.from_numpy(y_train),
+        x_test=torch.from_numpy((x_test - mean) / std),
+        y_test=torch.from_numpy(np.asarray(y_test, dtype=np.int64)),
+        num_classes=num_classes,
+    )

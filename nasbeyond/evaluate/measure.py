@@ -1,0 +1,45 @@
+"""Static measurements of a built model: parameter count and multiply-accumulates."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def count_params(model: nn.Module) -> int:
+    """Trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one forward pass on one sample, over Conv, Linear and attention
+    projections. This is what NAS papers (MnasNet, ProxylessNAS) call FLOPs."""
+    total = 0
+
+    def conv_hook(m: nn.Module, _inp: object, out: torch.Tensor) -> None:
+        nonlocal total
+        assert isinstance(m, nn.Conv1d | nn.Conv2d)
+        k = int(torch.tensor(m.kernel_size).prod())
+        total += out[0].numel() * (m.in_channels // m.groups) * k
+
+    def linear_hook(m: nn.Module, inp: tuple[torch.Tensor, ...], _out: object) -> None:
+        nonlocal total
+        assert isinstance(m, nn.Linear)
+        total += inp[0][0].numel() // m.in_features * m.in_features * m.out_features
+
+    hooks = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv1d | nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            hooks.append(m.register_forward_hook(linear_hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return total

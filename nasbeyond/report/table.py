@@ -1,0 +1,31 @@
+"""Plain-text tables of trials for ``nasbeyond show``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from nasbeyond.arch import Arch
+from nasbeyond.trial import Trial
+
+
+def trials_table(trials: Sequence[Trial], describe: Callable[[Arch], str]) -> str:
+    """One row per trial: id, status, reward, parameters, MACs, seconds, arch summary."""
+    head = ("id", "status", "reward", "params", "MACs", "cost_s", "arch")
+    rows = [head]
+    for t in trials:
+        m = t.metrics
+        rows.append(
+            (
+                str(t.id),
+                t.status,
+                f"{t.reward:.4f}" if t.reward is not None else "-",
+                f"{m['params']:,}" if "params" in m else "-",
+                f"{m['macs'] / 1e6:.1f}M" if "macs" in m else "-",
+                f"{t.cost_s:.1f}",
+                describe(t.arch) if t.status == "ok" else (t.error or "").splitlines()[0][:70],
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows
+    )

@@ -1,0 +1,240 @@
+"""The loop: a strategy proposes, an executor evaluates, the store records, the strategy learns.
+
+``run`` is the only loop in nasbeyond; ``Experiment`` wires a RunConfig to it and adds the run
+directory, resume and the final report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nasbeyond.config import RunConfig
+from nasbeyond.exceptions import ConfigError, NasbeyondError, StoreError
+from nasbeyond.registry import create, parameters
+from nasbeyond.run.executor import Executor, InlineExecutor, LocalExecutor
+from nasbeyond.run.store import Store
+from nasbeyond.space import Space
+from nasbeyond.strategy import Strategy
+from nasbeyond.trial import Budget, Context, Evaluator, Result, Trial
+
+Progress = Callable[[Trial, int, int, "Trial | None"], None]  # trial, finished, total, best
+
+
+def run(
+    space: Space,
+    strategy: Strategy,
+    evaluator: Evaluator,
+    *,
+    store: Store,
+    trials: int,
+    executor: Executor | None = None,
+    budget: Budget | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Trial | None:
+    """Evaluate archs proposed by ``strategy`` until ``trials`` trials have finished (ok or
+    failed) or the strategy is exhausted; returns the best trial.
+
+    Resumable: a strategy checkpoint in ``store`` is loaded first, and trials the store still
+    marks as running (the run was killed) are evaluated again before anything new is asked.
+    """
+    executor = executor or InlineExecutor()
+    budget = budget or Budget()
+    run_dir = str(store.path.parent)
+    state = store.get("strategy_state")
+    if state is not None:
+        strategy.load_state_dict(state)
+    retry = store.trials("running")
+    finished = store.count_finished()
+    best = next(iter(store.best(1)), None)
+    exhausted = False
+
+    def job(trial_id: int, arch: dict[str, Any]) -> tuple[int, dict[str, Any], Budget, Context]:
+        return (
+            trial_id,
+            arch,
+            budget,
+            Context(
+                trial_id, seed * 1_000_003 + trial_id, run_dir, getattr(executor, "threads", 1)
+            ),
+        )
+
+    executor.start(evaluator)
+    try:
+        while finished < trials:
+            while executor.free() > 0 and finished + executor.in_flight() < trials:
+                if retry:
+                    t = retry.pop(0)
+                    store.start_trial(t.arch, t.budget, strategy.state_dict(), trial_id=t.id)
+                    executor.submit(job(t.id, t.arch))
+                    continue
+                arch = None if exhausted else strategy.ask()
+                if arch is None:
+                    exhausted = True
+                    break
+                space.validate(arch)
+                tid = store.start_trial(arch, budget.epochs, strategy.state_dict())
+                executor.submit(job(tid, arch))
+            if executor.in_flight() == 0:
+                break  # the strategy has nothing left to propose
+            for tid, result in executor.wait(timeout=1.0):
+                trial = _as_trial(tid, store.trial(tid).arch, result)
+                strategy.tell(trial)
+                trial = store.finish_trial(tid, result, strategy.state_dict())
+                finished += 1
+                if trial.status == "ok" and (
+                    best is None or (trial.reward or 0) > (best.reward or 0)
+                ):
+                    best = trial
+                if progress:
+                    progress(trial, finished, trials, best)
+    finally:
+        executor.shutdown()
+    return best
+
+
+def _as_trial(tid: int, arch: dict[str, Any], r: Result) -> Trial:
+    return Trial(tid, arch, r.status, r.reward, r.metrics, r.cost_s, r.error)
+
+
+@dataclass
+class FinalReport:
+    trial_id: int
+    arch: dict[str, Any]
+    val_acc: float
+    test_acc: float | None
+    params: int | None
+    weights: str | None
+
+
+class Experiment:
+    """A search defined by a RunConfig, living in ``config.run_dir``.
+
+    Example:
+        >>> exp = Experiment(RunConfig(space="mlp", dataset="digits", trials=5, run_dir="runs/x"))
+        >>> best = exp.run()
+    """
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config.validated()
+        self.store = Store(config.run_dir)
+        saved = self.store.get("config")
+        if saved is not None and _search_identity(saved) != _search_identity(config.to_dict()):
+            raise ConfigError(
+                f"run_dir: {config.run_dir} holds a different search; use `nasbeyond resume "
+                f"{config.run_dir}` or another --run-dir"
+            )
+        self.space, self.strategy, self.evaluator = components(self.config)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, **changes: Any) -> Experiment:
+        """Reopen a run directory; ``changes`` may raise ``trials`` or change workers."""
+        store = Store(run_dir, create=False)
+        saved = store.get("config")
+        store.close()
+        if saved is None:
+            raise StoreError(f"run_dir: {run_dir} has no saved search settings")
+        config = RunConfig.from_dict(saved).replace(run_dir=str(run_dir), **changes)
+        return cls(config)
+
+    def check(self) -> None:
+        """Fail fast, in the driver, on data or space problems a worker would hit later."""
+        task = getattr(self.evaluator, "task", None)
+        if callable(task):
+            import numpy as np
+
+            self.space.build(self.space.sample(np.random.default_rng(0)), task())
+
+    def run(self, progress: Progress | None = None) -> Trial | None:
+        c = self.config
+        self.check()
+        self.store.put("config", c.to_dict())
+        executor: Executor = (
+            InlineExecutor()
+            if c.executor == "inline"
+            else LocalExecutor(c.workers, c.trial_timeout)
+        )
+        start = time.time()
+        best = run(
+            self.space,
+            self.strategy,
+            self.evaluator,
+            store=self.store,
+            trials=c.trials,
+            executor=executor,
+            budget=Budget(epochs=c.epochs),
+            seed=c.seed,
+            progress=progress,
+        )
+        self.store.put("search_s", self.store.get("search_s", 0.0) + time.time() - start)
+        return best
+
+    def final_report(self) -> FinalReport | None:
+        """Test accuracy of the best trial (after retraining it for ``final_epochs`` on the whole
+        training split, if set). The only place the test split is read."""
+        best = next(iter(self.store.best(1)), None)
+        if best is None:
+            return None
+        cached = self.store.get("final")
+        if cached and cached["trial_id"] == best.id:
+            return FinalReport(**cached)
+        from nasbeyond.train import Trainer, weights_path
+
+        run_dir = self.store.path.parent
+        weights: str | None = str(weights_path(run_dir, best.id))
+        test_acc = None
+        if isinstance(self.evaluator, Trainer):
+            if self.config.final_epochs > 0:
+                weights = str(
+                    self.evaluator.retrain(
+                        best.arch, self.config.final_epochs, self.config.seed, run_dir / "weights"
+                    )
+                )
+            test_acc = self.evaluator.test(best.arch, str(weights))
+        report = FinalReport(
+            best.id,
+            best.arch,
+            float(best.reward or 0.0),
+            test_acc,
+            best.metrics.get("params"),
+            weights if weights and Path(weights).exists() else None,
+        )
+        self.store.put("final", report.__dict__)
+        return report
+
+
+def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:
+    """The space, strategy and evaluator a config names, built through the registry. The
+    evaluator receives the config fields its constructor declares (plus ``evaluator_args``)."""
+    space: Space = _create("space", c.space, c.space_args)
+    strategy: Strategy = _create(
+        "strategy", c.strategy, {"space": space, "seed": c.seed, **c.strategy_args}
+    )
+    wanted = parameters("evaluator", c.evaluator)
+    kwargs = {k: getattr(c, k) for k in wanted if k != "space" and hasattr(c, k)}
+    if "space" in wanted:
+        kwargs["space"] = space
+    evaluator: Evaluator = _create("evaluator", c.evaluator, {**kwargs, **c.evaluator_args})
+    return space, strategy, evaluator
+
+
+def _search_identity(cfg: dict[str, Any]) -> dict[str, Any]:
+    # Settings that may change on resume without making it a different search.
+    return {
+        k: v
+        for k, v in cfg.items()
+        if k not in ("trials", "workers", "run_dir", "trial_timeout", "executor", "final_epochs")
+    }
+
+
+def _create(kind: str, name: str, kwargs: dict[str, Any]) -> Any:
+    try:
+        return create(kind, name, **kwargs)
+    except NasbeyondError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{kind}_args: {name}: {e}") from None

@@ -1,0 +1,181 @@
+"""The run's SQLite store (RUN_DIR/nasbeyond.db): trials, the run's settings and the strategy's
+checkpoint. Only the driver process writes; WAL keeps readers (``nasbeyond show``) unblocked.
+
+Every state change is one transaction: a trial's start row together with the strategy state
+after the ask that produced it, and a trial's end row together with the state after the tell.
+A run killed at any instant therefore resumes from a consistent pair.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from nasbeyond.arch import Arch, arch_key, canonical_json
+from nasbeyond.exceptions import StoreError
+from nasbeyond.trial import Result, Trial
+
+DB_NAME = "nasbeyond.db"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    arch_key TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reward REAL,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    cost_s REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    budget REAL,
+    started REAL NOT NULL,
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS trials_status ON trials(status);
+"""
+
+
+class Store:
+    """Trials and run metadata in one SQLite file.
+
+    Args:
+        path: the run directory, or the database file itself.
+        create: make the directory and database if they do not exist.
+    """
+
+    def __init__(self, path: str | Path, create: bool = True) -> None:
+        p = Path(path)
+        self.path = p if p.suffix == ".db" else p / DB_NAME
+        if not self.path.exists() and not create:
+            raise StoreError(
+                f"run_dir: {self.path.parent} has no {DB_NAME}; is it a run directory?"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"run_dir: {self.path} is not a nasbeyond database ({e})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- metadata --------------------------------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def put(self, key: str, value: Any) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    # -- trials ----------------------------------------------------------------------------
+    def start_trial(
+        self,
+        arch: Arch,
+        budget: float | None,
+        strategy_state: dict[str, Any],
+        trial_id: int | None = None,
+    ) -> int:
+        """Record a trial as running (a new row, or a restart of ``trial_id``) and checkpoint the
+        strategy state, in one transaction. Returns the trial id."""
+        with self._tx():
+            if trial_id is None:
+                cur = self._db.execute(
+                    "INSERT INTO trials (arch_key, arch, status, budget, started) "
+                    "VALUES (?, ?, 'running', ?, ?)",
+                    (arch_key(arch), canonical_json(arch), budget, time.time()),
+                )
+                trial_id = int(cur.lastrowid or 0)
+            else:
+                self._db.execute(
+                    "UPDATE trials SET started = ? WHERE id = ?", (time.time(), trial_id)
+                )
+            self._put_state(strategy_state)
+        return trial_id
+
+    def finish_trial(self, trial_id: int, result: Result, strategy_state: dict[str, Any]) -> Trial:
+        """Record a trial's result and the strategy state after telling it, in one transaction."""
+        with self._tx():
+            self._db.execute(
+                "UPDATE trials SET status = ?, reward = ?, metrics = ?, cost_s = ?, error = ?, "
+                "finished = ? WHERE id = ?",
+                (
+                    result.status,
+                    result.reward,
+                    json.dumps(result.metrics),
+                    result.cost_s,
+                    result.error,
+                    time.time(),
+                    trial_id,
+                ),
+            )
+            self._put_state(strategy_state)
+        return self.trial(trial_id)
+
+    def _put_state(self, state: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('strategy_state', ?)", (json.dumps(state),)
+        )
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    @staticmethod
+    def _row(row: tuple[Any, ...]) -> Trial:
+        return Trial(
+            id=row[0],
+            arch=json.loads(row[1]),
+            status=row[2],
+            reward=row[3],
+            metrics=json.loads(row[4]),
+            cost_s=row[5],
+            error=row[6],
+            budget=row[7],
+        )
+
+    _COLS = "id, arch, status, reward, metrics, cost_s, error, budget"
+
+    def trial(self, trial_id: int) -> Trial:
+        row = self._db.execute(
+            f"SELECT {self._COLS} FROM trials WHERE id = ?", (trial_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"trial: no trial {trial_id} in {self.path}")
+        return self._row(row)
+
+    def trials(self, status: str | None = None) -> list[Trial]:
+        q = f"SELECT {self._COLS} FROM trials"
+        rows = (
+            self._db.execute(q + " WHERE status = ? ORDER BY id", (status,))
+            if status
+            else self._db.execute(q + " ORDER BY id")
+        )
+        return [self._row(r) for r in rows]
+
+    def count_finished(self) -> int:
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM trials WHERE status != 'running'").fetchone()[0]
+        )
+
+    def best(self, k: int = 1) -> list[Trial]:
+        rows = self._db.execute(
+            f"SELECT {self._COLS} FROM trials WHERE status = 'ok' ORDER BY reward DESC, id LIMIT ?",
+            (k,),
+        )
+        return [self._row(r) for r in rows]
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,67 @@
+"""The Space contract: where candidates come from and how they become models."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from nasbeyond.arch import Arch
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One categorical choice, in the order a controller makes them."""
+
+    name: str
+    choices: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class TaskShape:
+    """What a built model must accept and produce."""
+
+    input_shape: tuple[int, ...]  # one sample, without the batch dimension
+    num_classes: int
+
+
+class Space(ABC):
+    """A search space. Subclasses store their settings in __init__ and nothing else."""
+
+    name: str = "space"
+
+    @abstractmethod
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """A random member of the space."""
+
+    @abstractmethod
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """A new arch one mutation away from ``arch`` (drawn from this space's mutation set)."""
+
+    @abstractmethod
+    def decisions(self) -> list[Decision]:
+        """The categorical choices a controller makes, in order."""
+
+    @abstractmethod
+    def from_choices(self, choices: Sequence[int]) -> Arch:
+        """The arch given one index per decision (indices into ``Decision.choices``)."""
+
+    @abstractmethod
+    def validate(self, arch: Arch) -> Arch:
+        """Return ``arch`` if it belongs to the space; raise SpaceError naming the bad field."""
+
+    @abstractmethod
+    def build(self, arch: Arch, task: TaskShape) -> torch.nn.Module:
+        """A freshly initialised model for ``arch`` that fits ``task``."""
+
+    def describe(self, arch: Arch) -> str:
+        """A readable one-line summary of an arch."""
+        return str(arch)
+
+    def sample_by_choices(self, rng: np.random.Generator) -> Arch:
+        """Uniform over decisions; the default ``sample`` of decision-based spaces."""
+        return self.from_choices([int(rng.integers(len(d.choices))) for d in self.decisions()])

@@ -1,0 +1,207 @@
+"""The trainer: build -> fit on the training split -> score on the validation split.
+
+It is the default evaluator. The validation split is carved once (fixed seed) from the training
+data; the test split is touched only by ``Trainer.test`` for the final report.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasbeyond.arch import Arch
+from nasbeyond.data import load_dataset, stratified_split
+from nasbeyond.data._base import Dataset
+from nasbeyond.evaluate import count_macs, count_params
+from nasbeyond.exceptions import ConfigError, TrialError
+from nasbeyond.registry import register
+from nasbeyond.space import Space, TaskShape
+from nasbeyond.trial import Budget, Context, Result
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class Splits:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+
+
+@register("evaluator", "train")
+@dataclass
+class Trainer:
+    """Trains each arch from scratch and returns its validation accuracy as the reward.
+
+    Args:
+        space: the space whose archs are built.
+        dataset: a registered dataset name; ``data_dir`` and ``dataset_args`` go to its loader.
+        epochs: default budget (may be fractional); a trial's Budget overrides it.
+        steps: a step budget instead of epochs.
+        optimizer: ``adam`` or ``sgd`` (with Nesterov momentum); cosine decay to zero.
+        val_fraction: share of the training split held out for the reward.
+    """
+
+    space: Space
+    dataset: str = "mnist5k"
+    data_dir: str | None = None
+    dataset_args: dict[str, Any] = field(default_factory=dict)
+    epochs: float = 2.0
+    steps: int | None = None
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer is {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+        checks = [
+            ("epochs", self.epochs > 0),
+            ("batch_size", self.batch_size >= 1),
+            ("val_fraction", 0 < self.val_fraction < 1),
+            ("lr", self.lr is None or self.lr > 0),
+            ("steps", self.steps is None or self.steps >= 1),
+        ]
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(
+                    f"{name} is {getattr(self, name)}; allowed: a positive number"
+                    + (" below 1" if name == "val_fraction" else "")
+                )
+
+    # -- data ---------------------------------------------------------------------------
+    def data(self) -> Dataset:
+        return load_dataset(self.dataset, self.data_dir, **self.dataset_args)
+
+    def task(self) -> TaskShape:
+        return self.data().task
+
+    def splits(self) -> Splits:
+        d = self.data()
+        train, val = stratified_split(d.y_train.numpy(), self.val_fraction, seed=0)
+        t, v = torch.from_numpy(train), torch.from_numpy(val)
+        return Splits(d.x_train[t], d.y_train[t], d.x_train[v], d.y_train[v])
+
+    # -- training -----------------------------------------------------------------------
+    def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        if self.optimizer == "adam":
+            return torch.optim.AdamW(
+                model.parameters(), lr=self.lr or 1e-3, weight_decay=self.weight_decay
+            )
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=self.lr or 0.05,
+            momentum=self.momentum,
+            nesterov=True,
+            weight_decay=self.weight_decay,
+        )
+
+    def fit(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget: Budget, seed: int
+    ) -> float:
+        """Train ``model`` in place; returns the mean training loss of the last epoch."""
+        n = len(x)
+        steps_per_epoch = max(1, math.ceil(n / self.batch_size))
+        steps = budget.steps or self.steps
+        total = steps or max(1, round((budget.epochs or self.epochs) * steps_per_epoch))
+        opt = self._optimizer(model)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+        )
+        gen = torch.Generator().manual_seed(seed)
+        loss_fn = nn.CrossEntropyLoss()
+        model.train()
+        losses: list[float] = []
+        order = torch.randperm(n, generator=gen)
+        for step in range(total):
+            pos = step % steps_per_epoch
+            if pos == 0 and step:
+                order = torch.randperm(n, generator=gen)
+                losses = []
+            idx = order[pos * self.batch_size : (pos + 1) * self.batch_size]
+            loss = loss_fn(model(x[idx]), y[idx])
+            if not torch.isfinite(loss):
+                raise TrialError(f"training loss became {loss.item()} at step {step}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        return sum(losses) / len(losses)
+
+    @staticmethod
+    @torch.no_grad()
+    def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
+        model.eval()
+        correct = sum(
+            int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
+            for i in range(0, len(x), batch)
+        )
+        return correct / max(1, len(x))
+
+    def __call__(self, arch: Arch, budget: Budget, ctx: Context) -> Result:
+        start = time.perf_counter()
+        torch.manual_seed(ctx.seed)
+        task = self.task()
+        model = self.space.build(arch, task)
+        params, macs = count_params(model), count_macs(model, task.input_shape)
+        s = self.splits()
+        train_loss = self.fit(model, s.x_train, s.y_train, budget, ctx.seed)
+        val_acc = self.accuracy(model, s.x_val, s.y_val)
+        if ctx.run_dir:
+            path = weights_path(ctx.run_dir, ctx.trial_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            torch.save(model.state_dict(), tmp)
+            os.replace(tmp, path)  # a killed worker never leaves half a file under the real name
+        cost = time.perf_counter() - start
+        return Result(
+            "ok",
+            val_acc,
+            {
+                "val_acc": val_acc,
+                "train_loss": train_loss,
+                "params": params,
+                "macs": macs,
+                "train_s": cost,
+            },
+            cost,
+        )
+
+    # -- final report -------------------------------------------------------------------
+    def load_model(self, arch: Arch, weights: str | Path) -> nn.Module:
+        model = self.space.build(arch, self.task())
+        model.load_state_dict(torch.load(weights, weights_only=True))
+        return model.eval()
+
+    def retrain(self, arch: Arch, epochs: float, seed: int, out_dir: str | Path) -> Path:
+        """Train ``arch`` afresh on the whole training split (train + validation) for ``epochs``;
+        returns the path of the saved weights."""
+        torch.manual_seed(seed)
+        d = self.data()
+        model = self.space.build(arch, d.task)
+        self.fit(model, d.x_train, d.y_train, Budget(epochs=epochs), seed)
+        path = Path(out_dir) / "final.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), path)
+        return path
+
+    def test(self, arch: Arch, weights: str | Path) -> float:
+        """Test accuracy of a trained arch: the only place the test split is read."""
+        d = self.data()
+        return self.accuracy(self.load_model(arch, weights), d.x_test, d.y_test)
+
+
+def weights_path(run_dir: str | Path, trial_id: int) -> Path:
+    return Path(run_dir) / "weights" / f"trial_{trial_id}.pt"

@@ -1,0 +1,72 @@
+"""Records that cross the loop: the evaluator's Result, the stored Trial, Budget and Context."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from nasbeyond.arch import Arch
+
+Status = Literal["ok", "failed", "pruned", "running"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much training one evaluation may spend: epochs (may be fractional) or steps."""
+
+    epochs: float | None = None
+    steps: int | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where and how a trial runs; handed to the evaluator in its worker."""
+
+    trial_id: int
+    seed: int
+    run_dir: str | None = None
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an evaluator returns. ``reward`` is maximised; ``metrics`` holds JSON-able extras."""
+
+    status: Literal["ok", "failed", "pruned"]
+    reward: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    cost_s: float = 0.0
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, error: str, cost_s: float = 0.0) -> Result:
+        return cls(status="failed", error=error, cost_s=cost_s)
+
+    def checked(self) -> Result:
+        """The result, or a failed one if it claims success without a finite reward."""
+        if self.status == "ok" and (self.reward is None or not math.isfinite(self.reward)):
+            return Result.failed(
+                f"evaluator returned a non-finite reward ({self.reward})", self.cost_s
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate's evaluation as the store keeps it."""
+
+    id: int
+    arch: Arch
+    status: Status
+    reward: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    cost_s: float = 0.0
+    error: str | None = None
+    budget: float | None = None
+
+
+class Evaluator(Protocol):
+    """Trains or measures one arch. Runs in a worker process, so it must pickle."""
+
+    def __call__(self, arch: Arch, budget: Budget, ctx: Context) -> Result: ...

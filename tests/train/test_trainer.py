@@ -1,0 +1,102 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nasbeyond.exceptions import ConfigError, TrialError
+from nasbeyond.space import MLPSpace
+from nasbeyond.train import Trainer, weights_path
+from nasbeyond.trial import Budget, Context
+
+ARCH = {"widths": [64], "activation": "relu", "dropout": 0.0}
+
+
+def test_trains_digits_to_high_validation_accuracy(tmp_path):
+    t = Trainer(MLPSpace(), dataset="digits", epochs=5)
+    r = t(ARCH, Budget(), Context(1, 0, str(tmp_path)))
+    assert r.status == "ok" and r.reward is not None and r.reward > 0.9
+    m = r.metrics
+    assert m["params"] == 64 * 64 + 64 + 64 * 10 + 10
+    assert m["macs"] == 64 * 64 + 64 * 10
+    assert m["train_loss"] < 0.5 and m["train_s"] > 0
+    assert weights_path(tmp_path, 1).exists()
+    assert t.test(ARCH, weights_path(tmp_path, 1)) > 0.85
+
+
+def test_same_seed_same_result_different_seed_differs():
+    t = Trainer(MLPSpace(), dataset="digits", epochs=1)
+    a, b, c = (t(ARCH, Budget(), Context(1, s)) for s in (0, 0, 1))
+    assert a.metrics["train_loss"] == b.metrics["train_loss"]
+    assert a.metrics["train_loss"] != c.metrics["train_loss"]
+
+
+def test_validation_split_is_fixed_and_disjoint_from_training():
+    t = Trainer(MLPSpace(), dataset="digits", val_fraction=0.25)
+    s1, s2 = t.splits(), t.splits()
+    assert torch.equal(s1.x_val, s2.x_val)
+    n = len(t.data().x_train)
+    assert len(s1.x_train) + len(s1.x_val) == n
+    assert abs(len(s1.x_val) / n - 0.25) < 0.02
+
+
+def test_step_budget_counts_steps():
+    t = Trainer(MLPSpace(), dataset="digits", batch_size=16)
+    model = MLPSpace().build(ARCH, t.task())
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    s = t.splits()
+    t.fit(model, s.x_train, s.y_train, Budget(steps=7), seed=0)
+    assert len(calls) == 7
+
+
+def test_fractional_epoch_budget():
+    t = Trainer(MLPSpace(), dataset="digits", batch_size=100)
+    model = MLPSpace().build(ARCH, t.task())
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    s = t.splits()
+    t.fit(model, s.x_train, s.y_train, Budget(epochs=0.5), seed=0)
+    assert len(calls) == round(0.5 * math.ceil(len(s.x_train) / 100))
+
+
+class _Exploding(MLPSpace):
+    def build(self, arch, task):
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 10), _Nan())
+
+
+class _Nan(nn.Module):
+    def forward(self, x):
+        return x * float("nan")
+
+
+def test_nan_loss_fails_the_trial():
+    t = Trainer(_Exploding(), dataset="digits")
+    with pytest.raises(TrialError, match="nan"):
+        t(ARCH, Budget(), Context(1, 0))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_both_optimizers_learn(optimizer):
+    t = Trainer(MLPSpace(), dataset="digits", epochs=3, optimizer=optimizer)
+    assert t(ARCH, Budget(), Context(1, 0)).reward > 0.85
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"epochs": 0}, "epochs"),
+        ({"val_fraction": 1.5}, "val_fraction"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_bad_settings_name_the_field(kw, field):
+    with pytest.raises(ConfigError, match=field):
+        Trainer(MLPSpace(), dataset="digits", **kw)
+
+
+def test_retrain_on_whole_training_split(tmp_path):
+    t = Trainer(MLPSpace(), dataset="digits")
+    path = t.retrain(ARCH, 3, 0, tmp_path)
+    assert path.exists() and t.test(ARCH, path) > 0.85
