@@ -115,8 +115,10 @@ def _search(exp: Any) -> int:
     report = exp.final_report()
     print(f"best trial {best.id}: {exp.space.describe(best.arch)}")
     print(f"  arch: {json.dumps(best.arch, sort_keys=True)}")
+    params = best.metrics.get("params")
     print(
-        f"  parameters: {best.metrics.get('params', '-'):,}  validation accuracy: {best.reward:.4f}"
+        (f"  parameters: {params:,}  " if params is not None else "  ")
+        + f"validation accuracy: {best.reward:.4f}"
     )
     if report and report.test_acc is not None:
         extra = f" (retrained {c.final_epochs:g} epochs)" if c.final_epochs else ""

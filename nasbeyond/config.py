@@ -26,13 +26,14 @@ class RunConfig:
     strategy_args: dict[str, Any] = field(default_factory=dict)
     evaluator: str = "train"
     evaluator_args: dict[str, Any] = field(default_factory=dict)
-    dataset: str = "mnist5k"
+    dataset: str | None = None  # None: the evaluator's default (mnist5k for train)
     data_dir: str | None = None
     dataset_args: dict[str, Any] = field(default_factory=dict)
-    trials: int = 20
+    trials: int | None = None  # default 20, or unlimited when budget_seconds is set
+    budget_seconds: float | None = None
     workers: int = 1
     executor: str = "local"
-    epochs: float = 2.0
+    epochs: float | None = None  # per-trial budget; None: the evaluator's default
     steps: int | None = None
     batch_size: int = 32
     optimizer: str = "sgd"
@@ -99,7 +100,6 @@ class RunConfig:
             ("space", "space"),
             ("strategy", "strategy"),
             ("evaluator", "evaluator"),
-            ("dataset", "dataset"),
         ):
             if getattr(self, name) not in names(kind):
                 raise ConfigError(
@@ -108,10 +108,12 @@ class RunConfig:
                 )
         if self.executor not in EXECUTORS:
             raise ConfigError(f"executor: {self.executor!r}; allowed: {', '.join(EXECUTORS)}")
+        if self.trials is None and self.budget_seconds is None:
+            self.trials = 20
         ranges = [
-            ("trials", self.trials >= 1, ">= 1"),
+            ("trials", self.trials is None or self.trials >= 1, ">= 1"),
             ("workers", self.workers >= 1, ">= 1"),
-            ("epochs", self.epochs > 0, "> 0"),
+            ("epochs", self.epochs is None or self.epochs > 0, "> 0"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
             ("steps", self.steps is None or self.steps >= 1, ">= 1"),
             ("lr", self.lr is None or self.lr > 0, "> 0"),
@@ -119,11 +121,15 @@ class RunConfig:
             ("final_epochs", self.final_epochs >= 0, ">= 0"),
             ("seed", self.seed >= 0, ">= 0"),
         ]
+        ranges += [
+            ("budget_seconds", self.budget_seconds is None or self.budget_seconds > 0, "> 0")
+        ]
         for name, ok, allowed in ranges:
             if not ok:
                 raise ConfigError(
                     f"{name}: {getattr(self, name)} is out of range; allowed: {allowed}"
                 )
-        self.trials, self.workers, self.seed = int(self.trials), int(self.workers), int(self.seed)
+        self.workers, self.seed = int(self.workers), int(self.seed)
+        self.trials = None if self.trials is None else int(self.trials)
         self.batch_size = int(self.batch_size)
         return self

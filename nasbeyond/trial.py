@@ -27,6 +27,8 @@ class Context:
     seed: int
     run_dir: str | None = None
     threads: int = 1
+    parent: int | None = None  # continue from this trial's saved weights (promotions)
+    parent_budget: float | None = None  # how much training the parent already had
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,17 @@ class Trial:
     cost_s: float = 0.0
     error: str | None = None
     budget: float | None = None
+    parent: int | None = None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What the loop asks a strategy for: an arch, optionally with its own training budget and
+    a finished trial to continue from (multi-fidelity schedulers promote trials this way)."""
+
+    arch: Arch
+    budget: float | None = None
+    parent: int | None = None
 
 
 class Evaluator(Protocol):

@@ -7,7 +7,12 @@ import pytest
 from nasbeyond.config import RunConfig
 from nasbeyond.space import TaskShape
 
-SMALL_TASKS = {"macro-cnn": TaskShape((1, 12, 12), 3), "mlp": TaskShape((1, 8, 8), 4)}
+SMALL_TASKS = {
+    "macro-cnn": TaskShape((1, 12, 12), 3),
+    "evolution-cnn": TaskShape((1, 12, 12), 3),
+    "mlp": TaskShape((1, 8, 8), 4),
+    "nb201": TaskShape((3, 8, 8), 3),
+}
 
 
 @pytest.fixture

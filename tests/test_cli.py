@@ -218,3 +218,54 @@ def test_sigkill_then_resume_finishes_each_trial_once(tmp_path):
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     archs = [r[0] for r in conn.execute("SELECT arch FROM trials")]
     assert len(archs) == len(set(archs)) == 10  # random search: every arch once
+
+
+def test_benchmark_mode_from_the_cli(tmp_path, capsys):
+    run_dir = str(tmp_path / "nb")
+    argv = [
+        "search",
+        "--space",
+        "nb201",
+        "--evaluator",
+        "nb201-table",
+        "--budget-seconds",
+        "12000",
+        "--executor",
+        "inline",
+        "--run-dir",
+        run_dir,
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "|+|" in out
+    db = sqlite3.connect(tmp_path / "nb" / "nasbeyond.db")
+    costs = [r[0] for r in db.execute("SELECT cost_s FROM trials ORDER BY id")]
+    assert sum(costs[:-1]) < 12000 <= sum(costs) and 60 < len(costs) < 160
+
+
+@pytest.mark.parametrize("strategy", ["reinforce", "tpe", "asha", "hyperband"])
+def test_every_strategy_searches_and_resumes_from_the_cli(tmp_path, strategy, capsys):
+    run_dir = str(tmp_path / strategy)
+    extra = ["--strategy-arg", "max_budget=3"] if strategy in ("asha", "hyperband") else []
+    argv = [
+        "search",
+        "--space",
+        "mlp",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--strategy",
+        strategy,
+        *extra,
+        "--trials",
+        "3",
+        "--executor",
+        "inline",
+        "--run-dir",
+        run_dir,
+    ]
+    assert main(argv) == 0
+    assert main(["resume", run_dir, "--trials", "6"]) == 0
+    assert main(["show", run_dir]) == 0
+    assert "6 finished trials (0 failed)" in capsys.readouterr().out

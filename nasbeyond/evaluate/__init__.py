@@ -1,6 +1,7 @@
 """Evaluators and measurements: training from scratch lives in ``nasbeyond.train``; here are the
-measurements every evaluator shares."""
+benchmark-table evaluators and the measurements every evaluator shares."""
 
 from nasbeyond.evaluate.measure import count_macs, count_params
+from nasbeyond.evaluate.nb201_table import NB201TableEvaluator, load_table
 
-__all__ = ["count_macs", "count_params"]
+__all__ = ["NB201TableEvaluator", "count_macs", "count_params", "load_table"]

@@ -19,7 +19,7 @@ from nasbeyond.run.executor import Executor, InlineExecutor, LocalExecutor
 from nasbeyond.run.store import Store
 from nasbeyond.space import Space
 from nasbeyond.strategy import Strategy
-from nasbeyond.trial import Budget, Context, Evaluator, Result, Trial
+from nasbeyond.trial import Budget, Context, Evaluator, Proposal, Trial
 
 Progress = Callable[[Trial, int, int, "Trial | None"], None]  # trial, finished, total, best
 
@@ -30,18 +30,22 @@ def run(
     evaluator: Evaluator,
     *,
     store: Store,
-    trials: int,
+    trials: int | None = None,
+    budget_seconds: float | None = None,
     executor: Executor | None = None,
     budget: Budget | None = None,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> Trial | None:
-    """Evaluate archs proposed by ``strategy`` until ``trials`` trials have finished (ok or
-    failed) or the strategy is exhausted; returns the best trial.
+    """Evaluate proposals of ``strategy`` until ``trials`` trials have finished (ok or failed),
+    the finished trials' summed ``cost_s`` reaches ``budget_seconds`` (the trial that crosses
+    it counts), or the strategy is exhausted. Returns the best trial.
 
     Resumable: a strategy checkpoint in ``store`` is loaded first, and trials the store still
     marks as running (the run was killed) are evaluated again before anything new is asked.
     """
+    if trials is None and budget_seconds is None:
+        raise ConfigError("trials: give a number of trials, a budget in seconds, or both")
     executor = executor or InlineExecutor()
     budget = budget or Budget()
     run_dir = str(store.path.parent)
@@ -49,56 +53,77 @@ def run(
     if state is not None:
         strategy.load_state_dict(state)
     retry = store.trials("running")
-    finished = store.count_finished()
+    finished, spent = store.count_finished(), store.total_cost()
     best = next(iter(store.best(1)), None)
     exhausted = False
+    threads = getattr(executor, "threads", 1)
 
-    def job(trial_id: int, arch: dict[str, Any]) -> tuple[int, dict[str, Any], Budget, Context]:
-        return (
-            trial_id,
-            arch,
-            budget,
-            Context(
-                trial_id, seed * 1_000_003 + trial_id, run_dir, getattr(executor, "threads", 1)
-            ),
+    def more(extra: int = 0) -> bool:
+        return (trials is None or finished + extra < trials) and (
+            budget_seconds is None or spent < budget_seconds
         )
+
+    def submit(tid: int, p: Proposal) -> None:
+        parent = store.trial(p.parent) if p.parent is not None else None
+        b = Budget(epochs=p.budget, steps=None) if p.budget is not None else budget
+        ctx = Context(
+            tid,
+            seed * 1_000_003 + tid,
+            run_dir,
+            threads,
+            p.parent,
+            parent.budget if parent else None,
+        )
+        executor.submit((tid, p.arch, b, ctx))
 
     executor.start(evaluator)
     try:
-        while finished < trials:
-            while executor.free() > 0 and finished + executor.in_flight() < trials:
+        while more():
+            while executor.free() > 0 and more(executor.in_flight()):
                 if retry:
                     t = retry.pop(0)
                     store.start_trial(t.arch, t.budget, strategy.state_dict(), trial_id=t.id)
-                    executor.submit(job(t.id, t.arch))
+                    submit(t.id, Proposal(t.arch, t.budget, t.parent))
                     continue
-                arch = None if exhausted else strategy.ask()
-                if arch is None:
+                proposal = None if exhausted else strategy.propose()
+                if proposal is None:
                     exhausted = True
                     break
-                space.validate(arch)
-                tid = store.start_trial(arch, budget.epochs, strategy.state_dict())
-                executor.submit(job(tid, arch))
+                space.validate(proposal.arch)
+                epochs = proposal.budget if proposal.budget is not None else budget.epochs
+                tid = store.start_trial(
+                    proposal.arch, epochs, strategy.state_dict(), parent=proposal.parent
+                )
+                submit(tid, proposal)
             if executor.in_flight() == 0:
                 break  # the strategy has nothing left to propose
             for tid, result in executor.wait(timeout=1.0):
-                trial = _as_trial(tid, store.trial(tid).arch, result)
-                strategy.tell(trial)
+                started = store.trial(tid)
+                strategy.tell(
+                    Trial(
+                        tid,
+                        started.arch,
+                        result.status,
+                        result.reward,
+                        result.metrics,
+                        result.cost_s,
+                        result.error,
+                        started.budget,
+                        started.parent,
+                    )
+                )
                 trial = store.finish_trial(tid, result, strategy.state_dict())
                 finished += 1
+                spent += trial.cost_s
                 if trial.status == "ok" and (
                     best is None or (trial.reward or 0) > (best.reward or 0)
                 ):
                     best = trial
                 if progress:
-                    progress(trial, finished, trials, best)
+                    progress(trial, finished, trials or finished, best)
     finally:
         executor.shutdown()
     return best
-
-
-def _as_trial(tid: int, arch: dict[str, Any], r: Result) -> Trial:
-    return Trial(tid, arch, r.status, r.reward, r.metrics, r.cost_s, r.error)
 
 
 @dataclass
@@ -165,6 +190,7 @@ class Experiment:
             self.evaluator,
             store=self.store,
             trials=c.trials,
+            budget_seconds=c.budget_seconds,
             executor=executor,
             budget=Budget(epochs=c.epochs),
             seed=c.seed,
@@ -186,15 +212,14 @@ class Experiment:
 
         run_dir = self.store.path.parent
         weights: str | None = str(weights_path(run_dir, best.id))
-        test_acc = None
-        if isinstance(self.evaluator, Trainer):
-            if self.config.final_epochs > 0:
-                weights = str(
-                    self.evaluator.retrain(
-                        best.arch, self.config.final_epochs, self.config.seed, run_dir / "weights"
-                    )
+        if isinstance(self.evaluator, Trainer) and self.config.final_epochs > 0:
+            weights = str(
+                self.evaluator.retrain(
+                    best.arch, self.config.final_epochs, self.config.seed, run_dir / "weights"
                 )
-            test_acc = self.evaluator.test(best.arch, str(weights))
+            )
+        test = getattr(self.evaluator, "test", None)
+        test_acc = float(test(best.arch, weights)) if callable(test) else None
         report = FinalReport(
             best.id,
             best.arch,
@@ -215,7 +240,11 @@ def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:
         "strategy", c.strategy, {"space": space, "seed": c.seed, **c.strategy_args}
     )
     wanted = parameters("evaluator", c.evaluator)
-    kwargs = {k: getattr(c, k) for k in wanted if k != "space" and hasattr(c, k)}
+    kwargs = {
+        k: getattr(c, k)
+        for k in wanted
+        if k != "space" and hasattr(c, k) and getattr(c, k) is not None
+    }
     if "space" in wanted:
         kwargs["space"] = space
     evaluator: Evaluator = _create("evaluator", c.evaluator, {**kwargs, **c.evaluator_args})

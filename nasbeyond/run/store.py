@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS trials (
     cost_s REAL NOT NULL DEFAULT 0,
     error TEXT,
     budget REAL,
+    parent INTEGER,
     started REAL NOT NULL,
     finished REAL
 );
@@ -80,15 +81,16 @@ class Store:
         budget: float | None,
         strategy_state: dict[str, Any],
         trial_id: int | None = None,
+        parent: int | None = None,
     ) -> int:
         """Record a trial as running (a new row, or a restart of ``trial_id``) and checkpoint the
         strategy state, in one transaction. Returns the trial id."""
         with self._tx():
             if trial_id is None:
                 cur = self._db.execute(
-                    "INSERT INTO trials (arch_key, arch, status, budget, started) "
-                    "VALUES (?, ?, 'running', ?, ?)",
-                    (arch_key(arch), canonical_json(arch), budget, time.time()),
+                    "INSERT INTO trials (arch_key, arch, status, budget, parent, started) "
+                    "VALUES (?, ?, 'running', ?, ?, ?)",
+                    (arch_key(arch), canonical_json(arch), budget, parent, time.time()),
                 )
                 trial_id = int(cur.lastrowid or 0)
             else:
@@ -136,9 +138,10 @@ class Store:
             cost_s=row[5],
             error=row[6],
             budget=row[7],
+            parent=row[8],
         )
 
-    _COLS = "id, arch, status, reward, metrics, cost_s, error, budget"
+    _COLS = "id, arch, status, reward, metrics, cost_s, error, budget, parent"
 
     def trial(self, trial_id: int) -> Trial:
         row = self._db.execute(
@@ -160,6 +163,14 @@ class Store:
     def count_finished(self) -> int:
         return int(
             self._db.execute("SELECT COUNT(*) FROM trials WHERE status != 'running'").fetchone()[0]
+        )
+
+    def total_cost(self) -> float:
+        """Summed cost_s of finished trials (real or simulated seconds)."""
+        return float(
+            self._db.execute(
+                "SELECT COALESCE(SUM(cost_s), 0) FROM trials WHERE status != 'running'"
+            ).fetchone()[0]
         )
 
     def best(self, k: int = 1) -> list[Trial]:

@@ -1,7 +1,17 @@
 """Search spaces: the Space contract and the built-in spaces."""
 
 from nasbeyond.space._base import Decision, Space, TaskShape
+from nasbeyond.space.evolution_cnn import EvolutionCNNSpace
 from nasbeyond.space.macro_cnn import MacroCNNSpace
 from nasbeyond.space.mlp import MLPSpace
+from nasbeyond.space.nb201 import NB201Space
 
-__all__ = ["Decision", "MLPSpace", "MacroCNNSpace", "Space", "TaskShape"]
+__all__ = [
+    "Decision",
+    "EvolutionCNNSpace",
+    "MLPSpace",
+    "MacroCNNSpace",
+    "NB201Space",
+    "Space",
+    "TaskShape",
+]

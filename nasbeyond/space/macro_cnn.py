@@ -10,6 +10,7 @@ concatenation, then one linear layer).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,17 +33,17 @@ _FIELDS = {"kh": KERNELS, "kw": KERNELS, "filters": FILTERS, "stride": STRIDES}
 class _ConvLayer(nn.Sequential):
     def __init__(self, cin: int, spec: dict[str, Any]) -> None:
         kh, kw = spec["kh"], spec["kw"]
-        super().__init__(
-            nn.Conv2d(
-                cin, spec["filters"], (kh, kw), spec["stride"], (kh // 2, kw // 2), bias=False
-            ),
-            nn.BatchNorm2d(spec["filters"]),
-            nn.ReLU(inplace=True),
+        conv = nn.Conv2d(
+            cin, spec["filters"], (kh, kw), spec["stride"], (kh // 2, kw // 2), bias=False
         )
+        act: list[nn.Module] = [nn.ReLU(inplace=True)] if spec.get("relu", True) else []
+        super().__init__(conv, nn.BatchNorm2d(spec["filters"]), *act)
 
 
 class MacroCNN(nn.Module):
-    """The network an arch of the macro space describes."""
+    """The network an arch of the macro space describes. Layers are named by their ``id`` field
+    when they have one, so weights can be matched across mutations that insert or remove
+    layers; with no layer at all the classifier reads the flattened input."""
 
     def __init__(self, arch: Arch, task: TaskShape) -> None:
         super().__init__()
@@ -53,22 +54,25 @@ class MacroCNN(nn.Module):
             )
         layers = arch["layers"]
         self.inputs: list[list[int]] = []
-        convs = []
+        convs: dict[str, nn.Module] = {}
         channels: list[int] = []
         for i, spec in enumerate(layers):
             srcs = ([i - 1] if i > 0 else []) + list(spec["skips"])
             cin = sum(channels[j] for j in srcs) if srcs else task.input_shape[0]
-            convs.append(_ConvLayer(cin, spec))
+            convs[f"L{spec.get('id', i)}"] = _ConvLayer(cin, spec)
             self.inputs.append(srcs)
             channels.append(spec["filters"])
-        self.convs = nn.ModuleList(convs)
+        self.convs = nn.ModuleDict(convs)
         used = {j for srcs in self.inputs for j in srcs}
         self.outputs = [i for i in range(len(layers)) if i not in used]
-        self.head = nn.Linear(sum(channels[i] for i in self.outputs), task.num_classes)
+        features = sum(channels[i] for i in self.outputs) or math.prod(task.input_shape)
+        self.head = nn.Linear(features, task.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.inputs:
+            return self.head(x.flatten(1))
         outs: list[torch.Tensor] = []
-        for conv, srcs in zip(self.convs, self.inputs, strict=True):
+        for conv, srcs in zip(self.convs.values(), self.inputs, strict=True):
             if srcs:
                 h, w = outs[srcs[0]].shape[-2:]
                 feats = [outs[srcs[0]]] + [
@@ -94,11 +98,13 @@ class MacroCNNSpace(Space):
     """
 
     name = "macro-cnn"
+    fields: dict[str, tuple[Any, ...]] = _FIELDS
+    layer_keys: frozenset[str] = frozenset({"skips"})  # per-layer keys beyond ``fields``
 
     def __init__(self, max_layers: int = 6, min_layers: int = 1) -> None:
-        if not 1 <= min_layers <= max_layers <= 30:
+        if not 0 <= min_layers <= max_layers <= 30 or max_layers < 1:
             raise SpaceError(
-                f"macro-cnn: need 1 <= min_layers <= max_layers <= 30, got {min_layers}, "
+                f"{self.name}: need 0 <= min_layers <= max_layers <= 30, got {min_layers}, "
                 f"{max_layers}"
             )
         self.max_layers = max_layers
@@ -108,19 +114,22 @@ class MacroCNNSpace(Space):
     def decisions(self) -> list[Decision]:
         out = [Decision("num_layers", tuple(range(self.min_layers, self.max_layers + 1)))]
         for i in range(self.max_layers):
-            out += [Decision(f"layer{i}.{f}", vals) for f, vals in _FIELDS.items()]
+            out += [Decision(f"layer{i}.{f}", vals) for f, vals in self.fields.items()]
             out += [Decision(f"layer{i}.skip{j}", (False, True)) for j in range(i - 1)]
         return out
 
     def from_choices(self, choices: Sequence[int]) -> Arch:
         decisions = self.decisions()
         if len(choices) != len(decisions):
-            raise SpaceError(f"macro-cnn: expected {len(decisions)} choices, got {len(choices)}")
-        picked = {d.name: d.choices[c] for d, c in zip(decisions, choices, strict=True)}
-        n = picked["num_layers"]
+            raise SpaceError(f"{self.name}: expected {len(decisions)} choices, got {len(choices)}")
+        return self._from_picked(
+            {d.name: d.choices[c] for d, c in zip(decisions, choices, strict=True)}
+        )
+
+    def _from_picked(self, picked: dict[str, Any]) -> Arch:
         layers = []
-        for i in range(n):
-            layer: dict[str, Any] = {f: picked[f"layer{i}.{f}"] for f in _FIELDS}
+        for i in range(picked["num_layers"]):
+            layer: dict[str, Any] = {f: picked[f"layer{i}.{f}"] for f in self.fields}
             layer["skips"] = [j for j in range(i - 1) if picked[f"layer{i}.skip{j}"]]
             layers.append(layer)
         return {"layers": layers}
@@ -128,7 +137,7 @@ class MacroCNNSpace(Space):
     # -- sampling and mutation ------------------------------------------------------------
     def _random_layer(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
         layer: dict[str, Any] = {
-            f: vals[int(rng.integers(len(vals)))] for f, vals in _FIELDS.items()
+            f: vals[int(rng.integers(len(vals)))] for f, vals in self.fields.items()
         }
         layer["skips"] = [j for j in range(i - 1) if rng.random() < 0.3]
         return layer
@@ -140,9 +149,13 @@ class MacroCNNSpace(Space):
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         """Alter one field of one layer, add or remove one skip, or insert or remove a layer."""
         child = copy_arch(self.validate(arch))
-        layers: list[dict[str, Any]] = child["layers"]
+        self._mutate_layers(child["layers"], rng)
+        return self.validate(child)
+
+    def _mutate_layers(self, layers: list[dict[str, Any]], rng: np.random.Generator) -> str:
+        """Apply one random move to ``layers`` in place; returns the move's name."""
         n = len(layers)
-        moves = ["alter"]
+        moves = ["alter"] if n else []
         if n < self.max_layers:
             moves.append("insert")
         if n > self.min_layers:
@@ -154,9 +167,10 @@ class MacroCNNSpace(Space):
         move = moves[int(rng.integers(len(moves)))]
         if move == "alter":
             layer = layers[int(rng.integers(n))]
-            field = list(_FIELDS)[int(rng.integers(len(_FIELDS)))]
-            others = [v for v in _FIELDS[field] if v != layer[field]]
+            field = list(self.fields)[int(rng.integers(len(self.fields)))]
+            others = [v for v in self.fields[field] if v != layer[field]]
             layer[field] = others[int(rng.integers(len(others)))]
+            move = f"alter_{field}"
         elif move == "insert":
             at = int(rng.integers(n + 1))
             for layer in layers[at:]:  # layers after the new one see indices shift by one
@@ -176,7 +190,7 @@ class MacroCNNSpace(Space):
         else:
             i = int(rng.choice([i for i, ly in enumerate(layers) if ly["skips"]]))
             layers[i]["skips"].remove(int(rng.choice(layers[i]["skips"])))
-        return self.validate(child)
+        return move
 
     @staticmethod
     def _repair(layers: list[dict[str, Any]]) -> None:
@@ -187,24 +201,25 @@ class MacroCNNSpace(Space):
     # -- checks and building --------------------------------------------------------------
     def validate(self, arch: Arch) -> Arch:
         if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
-            raise SpaceError('macro-cnn: arch must be {"layers": [...]}')
+            raise SpaceError(self.name + ': arch must be {"layers": [...]}')
         layers = arch["layers"]
         if not self.min_layers <= len(layers) <= self.max_layers:
             raise SpaceError(
-                f"macro-cnn: layers has {len(layers)} entries; allowed "
+                f"{self.name}: layers has {len(layers)} entries; allowed "
                 f"{self.min_layers}..{self.max_layers}"
             )
         for i, layer in enumerate(layers):
             if not isinstance(layer, dict):
-                raise SpaceError(f"macro-cnn: layers[{i}] must be an object")
-            extra = set(layer) - set(_FIELDS) - {"skips"}
+                raise SpaceError(f"{self.name}: layers[{i}] must be an object")
+            extra = set(layer) - set(self.fields) - self.layer_keys
             if extra:
-                raise SpaceError(f"macro-cnn: layers[{i}] has unknown field {sorted(extra)[0]!r}")
-            for f, vals in _FIELDS.items():
+                raise SpaceError(f"{self.name}: layers[{i}] has unknown field {sorted(extra)[0]!r}")
+            for f, vals in self.fields.items():
                 v = layer.get(f)
-                if isinstance(v, bool) or v not in vals:
+                if isinstance(v, bool) != isinstance(vals[0], bool) or v not in vals:
                     raise SpaceError(
-                        f"macro-cnn: layers[{i}].{f} is {v!r}; allowed: {', '.join(map(str, vals))}"
+                        f"{self.name}: layers[{i}].{f} is {v!r}; allowed: "
+                        + ", ".join(map(str, vals))
                     )
             skips = layer.get("skips")
             if (
@@ -218,7 +233,7 @@ class MacroCNNSpace(Space):
                 allowed = (
                     f"distinct layer indices 0..{i - 2}" if i >= 2 else "[] (no earlier layer)"
                 )
-                raise SpaceError(f"macro-cnn: layers[{i}].skips is {skips!r}; allowed: {allowed}")
+                raise SpaceError(f"{self.name}: layers[{i}].skips is {skips!r}; allowed: {allowed}")
         return arch
 
     def build(self, arch: Arch, task: TaskShape) -> nn.Module:

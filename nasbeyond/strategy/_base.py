@@ -9,7 +9,7 @@ import numpy as np
 
 from nasbeyond.arch import Arch
 from nasbeyond.space import Space
-from nasbeyond.trial import Trial
+from nasbeyond.trial import Proposal, Trial
 
 
 class Strategy(ABC):
@@ -27,6 +27,12 @@ class Strategy(ABC):
     @abstractmethod
     def ask(self) -> Arch | None:
         """The next arch to evaluate, or None when the strategy has nothing left to propose."""
+
+    def propose(self) -> Proposal | None:
+        """What the loop calls: ``ask`` wrapped in a Proposal. Schedulers that choose budgets
+        (successive halving, Hyperband) override this instead."""
+        arch = self.ask()
+        return None if arch is None else Proposal(arch)
 
     @abstractmethod
     def tell(self, trial: Trial) -> None:

@@ -21,7 +21,7 @@ from nasbeyond.data import load_dataset, stratified_split
 from nasbeyond.data._base import Dataset
 from nasbeyond.evaluate import count_macs, count_params
 from nasbeyond.exceptions import ConfigError, TrialError
-from nasbeyond.registry import register
+from nasbeyond.registry import names, register
 from nasbeyond.space import Space, TaskShape
 from nasbeyond.trial import Budget, Context, Result
 
@@ -64,6 +64,10 @@ class Trainer:
     val_fraction: float = 0.15
 
     def __post_init__(self) -> None:
+        if self.dataset not in names("dataset"):
+            raise ConfigError(
+                f"dataset: unknown dataset {self.dataset!r}; allowed: {', '.join(names('dataset'))}"
+            )
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer is {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
         checks = [
@@ -94,28 +98,36 @@ class Trainer:
         return Splits(d.x_train[t], d.y_train[t], d.x_train[v], d.y_train[v])
 
     # -- training -----------------------------------------------------------------------
-    def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+    def _optimizer(self, model: nn.Module, lr: float | None) -> torch.optim.Optimizer:
+        lr = lr or self.lr
         if self.optimizer == "adam":
             return torch.optim.AdamW(
-                model.parameters(), lr=self.lr or 1e-3, weight_decay=self.weight_decay
+                model.parameters(), lr=lr or 1e-3, weight_decay=self.weight_decay
             )
         return torch.optim.SGD(
             model.parameters(),
-            lr=self.lr or 0.05,
+            lr=lr or 0.05,
             momentum=self.momentum,
             nesterov=True,
             weight_decay=self.weight_decay,
         )
 
     def fit(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget: Budget, seed: int
-    ) -> float:
-        """Train ``model`` in place; returns the mean training loss of the last epoch."""
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        budget: Budget,
+        seed: int,
+        lr: float | None = None,
+    ) -> tuple[float, int]:
+        """Train ``model`` in place; returns the mean training loss of the last epoch and the
+        number of optimizer steps taken."""
         n = len(x)
         steps_per_epoch = max(1, math.ceil(n / self.batch_size))
         steps = budget.steps or self.steps
         total = steps or max(1, round((budget.epochs or self.epochs) * steps_per_epoch))
-        opt = self._optimizer(model)
+        opt = self._optimizer(model, lr)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
         )
@@ -138,7 +150,7 @@ class Trainer:
             opt.step()
             sched.step()
             losses.append(loss.item())
-        return sum(losses) / len(losses)
+        return sum(losses) / len(losses), total
 
     @staticmethod
     @torch.no_grad()
@@ -157,7 +169,16 @@ class Trainer:
         model = self.space.build(arch, task)
         params, macs = count_params(model), count_macs(model, task.input_shape)
         s = self.splits()
-        train_loss = self.fit(model, s.x_train, s.y_train, budget, ctx.seed)
+        inherited = 0
+        if ctx.parent is not None and ctx.run_dir:
+            inherited, complete = inherit(model, weights_path(ctx.run_dir, ctx.parent))
+            total = budget.epochs or self.epochs
+            if complete and total > (ctx.parent_budget or 0.0):
+                # A promotion of the same model: train only the rest of the budget.
+                budget = Budget(epochs=total - (ctx.parent_budget or 0.0))
+        train_loss, steps = self.fit(
+            model, s.x_train, s.y_train, budget, ctx.seed, lr=genome_lr(arch)
+        )
         val_acc = self.accuracy(model, s.x_val, s.y_val)
         if ctx.run_dir:
             path = weights_path(ctx.run_dir, ctx.trial_id)
@@ -172,6 +193,9 @@ class Trainer:
             {
                 "val_acc": val_acc,
                 "train_loss": train_loss,
+                "inherited_tensors": inherited,
+                "steps": steps,
+                "epochs": round(steps / math.ceil(len(s.x_train) / self.batch_size), 4),
                 "params": params,
                 "macs": macs,
                 "train_s": cost,
@@ -191,7 +215,7 @@ class Trainer:
         torch.manual_seed(seed)
         d = self.data()
         model = self.space.build(arch, d.task)
-        self.fit(model, d.x_train, d.y_train, Budget(epochs=epochs), seed)
+        self.fit(model, d.x_train, d.y_train, Budget(epochs=epochs), seed, lr=genome_lr(arch))
         path = Path(out_dir) / "final.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), path)
@@ -201,6 +225,23 @@ class Trainer:
         """Test accuracy of a trained arch: the only place the test split is read."""
         d = self.data()
         return self.accuracy(self.load_model(arch, weights), d.x_test, d.y_test)
+
+
+def genome_lr(arch: Arch) -> float | None:
+    """The learning rate an arch carries in its genome (``{"hparams": {"lr": ..}}``), if any."""
+    hp = arch.get("hparams")
+    return float(hp["lr"]) if isinstance(hp, dict) and "lr" in hp else None
+
+
+def inherit(model: nn.Module, path: str | Path) -> tuple[int, bool]:
+    """Copy into ``model`` every tensor of the saved state whose name and shape match (weight
+    inheritance, Real et al. 2017). Returns how many were copied and whether that was all of
+    both sides (the same architecture)."""
+    saved = torch.load(path, weights_only=True)
+    own = model.state_dict()
+    match = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(match, strict=False)
+    return len(match), len(match) == len(own) == len(saved)
 
 
 def weights_path(run_dir: str | Path, trial_id: int) -> Path:

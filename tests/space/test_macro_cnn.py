@@ -14,7 +14,7 @@ def test_skips_concatenate_resized_earlier_layers():
     space = MacroCNNSpace(max_layers=4)
     arch = {"layers": [layer(stride=2), layer(filters=36, stride=2), layer(filters=48, skips=[0])]}
     model = space.build(arch, TaskShape((3, 32, 32), 10))
-    assert model.convs[2][0].in_channels == 36 + 24
+    assert list(model.convs.values())[2][0].in_channels == 36 + 24
     # layers 1 and 0 feed others; only the last feeds the classifier
     assert model.outputs == [2]
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)

@@ -23,14 +23,14 @@ def drive(strategy, n: int, fail_every: int = 0, start_id: int = 1) -> list[str]
     """Ask/tell n times with a deterministic reward; returns the arch keys asked."""
     keys = []
     for i in range(start_id, start_id + n):
-        arch = strategy.ask()
-        assert arch is not None
-        strategy.space.validate(arch)
-        keys.append(arch_key(arch))
+        p = strategy.propose()
+        assert p is not None
+        strategy.space.validate(p.arch)
+        keys.append(arch_key(p.arch) + f"@{p.budget}")
         if fail_every and i % fail_every == 0:
-            trial = Trial(i, arch, "failed", None, error="boom")
+            trial = Trial(i, p.arch, "failed", None, error="boom", budget=p.budget, parent=p.parent)
         else:
-            trial = Trial(i, arch, "ok", pseudo_reward(arch))
+            trial = Trial(i, p.arch, "ok", pseudo_reward(p.arch), budget=p.budget, parent=p.parent)
         strategy.tell(trial)
     return keys
 
@@ -66,7 +66,8 @@ def test_state_round_trips(strategy, space):
 def test_tell_in_any_order(strategy, space):
     # With parallel workers, results come back out of order.
     s = make(strategy, space)
-    archs = [s.ask() for _ in range(6)]
+    props = [s.propose() for _ in range(6)]
     for i in (3, 0, 5, 1, 4, 2):
-        s.tell(Trial(i + 1, archs[i], "ok", pseudo_reward(archs[i])))
-    assert s.ask() is not None
+        p = props[i]
+        s.tell(Trial(i + 1, p.arch, "ok", pseudo_reward(p.arch), budget=p.budget, parent=p.parent))
+    assert s.propose() is not None

@@ -100,3 +100,27 @@ def test_retrain_on_whole_training_split(tmp_path):
     t = Trainer(MLPSpace(), dataset="digits")
     path = t.retrain(ARCH, 3, 0, tmp_path)
     assert path.exists() and t.test(ARCH, path) > 0.85
+
+
+def test_promoted_trial_continues_from_its_parent(tmp_path):
+    from nasbeyond.run import Store, run
+    from nasbeyond.strategy import ASHA
+
+    space = MLPSpace()
+    store = Store(tmp_path)
+    trainer = Trainer(space, dataset="digits")
+    run(
+        space,
+        ASHA(space, seed=0, min_budget=1, max_budget=3, eta=3),
+        trainer,
+        store=store,
+        trials=5,
+    )
+    trials = store.trials()
+    promoted = [t for t in trials if t.parent is not None]
+    assert promoted, "3 results at rung 1 must promote one"
+    p = promoted[0]
+    parent = store.trial(p.parent)
+    assert (parent.budget, p.budget) == (1, 3) and p.arch == parent.arch
+    assert p.metrics["epochs"] == pytest.approx(2, abs=0.01)  # only the remaining epochs
+    assert p.status == "ok" and p.reward >= parent.reward - 0.05

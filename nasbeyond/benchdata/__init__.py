@@ -1,0 +1,1 @@
+"""Tabular NAS benchmark data shipped with nasbeyond (see each folder's README for provenance)."""

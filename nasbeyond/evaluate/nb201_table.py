@@ -1,0 +1,104 @@
+"""NAS-Bench-201 benchmark mode: look results up instead of training, and charge the simulated
+time the benchmark measured, as the paper's non-weight-sharing protocol does.
+
+Fidelities: 12 epochs (the search signal, ``cifar10_valid_acc_12ep``; cost 12 x train s/epoch +
+one validation pass) and 200 epochs (``cifar10valid_valid_acc_200ep``; cost 200 x train s/epoch
++ a pass). A trial promoted from 12 to 200 epochs pays only the 188 further epochs.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from nasbeyond.arch import Arch
+from nasbeyond.exceptions import ConfigError
+from nasbeyond.registry import register
+from nasbeyond.space.nb201 import to_arch_str
+from nasbeyond.trial import Budget, Context, Result
+
+DATASETS = ("cifar10", "cifar100", "imagenet16")
+FIDELITIES = (12, 200)
+
+
+@dataclass(frozen=True)
+class NB201Table:
+    """All 15,625 rows: ``index`` maps arch strings to rows, ``cols`` holds float columns."""
+
+    index: dict[str, int]
+    cols: dict[str, np.ndarray]
+
+    def row(self, arch: Arch) -> int:
+        return self.index[to_arch_str(arch)]
+
+
+def _read(name: str) -> tuple[list[str], list[list[str]]]:
+    path = resources.files("nasbeyond.benchdata") / "nb201" / name
+    with path.open("rb") as raw, gzip.open(raw, "rt", newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+@lru_cache(maxsize=1)
+def load_table() -> NB201Table:
+    head, rows = _read("nb201.csv.gz")
+    cols = {
+        h: np.array([float(r[i]) for r in rows])
+        for i, h in enumerate(head)
+        if h not in ("index", "arch_str")
+    }
+    index = {r[1]: i for i, r in enumerate(rows)}
+    lat_head, lat_rows = _read("nb201_latency_ms.csv.gz")
+    for i, h in enumerate(lat_head[1:], start=1):
+        cols[f"latency_ms_{h}"] = np.array([float(r[i]) for r in lat_rows])
+    return NB201Table(index, cols)
+
+
+@register("evaluator", "nb201-table")
+@dataclass
+class NB201TableEvaluator:
+    """Reward: the searched dataset's 12-epoch validation accuracy (0..1), or the 200-epoch one
+    (cifar10 only) when the trial's budget is 200 epochs. Metrics carry every dataset's 200-epoch
+    test accuracy (%) for reporting; ``cost_s`` is the benchmark's simulated time.
+
+    Args:
+        dataset: the dataset whose validation accuracy is the search signal.
+    """
+
+    dataset: str = "cifar10"
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(
+                f"dataset: nb201-table knows {', '.join(DATASETS)}; got {self.dataset!r}"
+            )
+
+    def __call__(self, arch: Arch, budget: Budget, ctx: Context) -> Result:
+        t = load_table()
+        i = t.row(arch)
+        epochs = budget.epochs or 12
+        if epochs not in FIDELITIES:
+            raise ConfigError(f"epochs: nb201-table has fidelities 12 and 200, got {epochs:g}")
+        if epochs == 200 and self.dataset != "cifar10":
+            raise ConfigError("epochs: the 200-epoch validation signal exists for cifar10 only")
+        already = ctx.parent_budget or 0.0
+        train_s = float(t.cols["cifar10valid_train_s_per_epoch"][i])
+        cost = (epochs - already) * train_s + float(t.cols["cifar10valid_valid_s_per_pass"][i])
+        signal = (
+            "cifar10valid_valid_acc_200ep" if epochs == 200 else f"{self.dataset}_valid_acc_12ep"
+        )
+        reward = float(t.cols[signal][i]) / 100
+        metrics = {"val_acc": reward, "epochs": epochs, "nb201_index": i}
+        for d in DATASETS:
+            metrics[f"{d}_test_acc_200ep"] = float(t.cols[f"{d}_test_acc_200ep"][i])
+        return Result("ok", reward, metrics, cost)
+
+    def test(self, arch: Arch, weights: object = None) -> float:
+        """The 200-epoch test accuracy (0..1) the benchmark reports for ``arch``."""
+        t = load_table()
+        return float(t.cols[f"{self.dataset}_test_acc_200ep"][t.row(arch)]) / 100
