@@ -102,7 +102,7 @@ def test_list_shows_every_registry():
 
 
 BAD = [
-    (["search", "--space", "nope"], "space: unknown space 'nope'; allowed: macro-cnn, mlp"),
+    (["search", "--space", "nope"], "space: unknown space 'nope'; allowed: evolution-cnn, macro-cnn, mlp, nb201"),
     (["search", "--strategy", "nope"], "strategy: unknown strategy 'nope'; allowed:"),
     (["search", "--dataset", "nope"], "dataset: unknown dataset 'nope'; allowed:"),
     (["search", "--trials", "0"], "trials: 0 is out of range; allowed: >= 1"),
@@ -243,7 +243,9 @@ def test_benchmark_mode_from_the_cli(tmp_path, capsys):
     assert sum(costs[:-1]) < 12000 <= sum(costs) and 60 < len(costs) < 160
 
 
-@pytest.mark.parametrize("strategy", ["reinforce", "tpe", "asha", "hyperband"])
+@pytest.mark.parametrize(
+    "strategy", ["reinforce", "tpe", "asha", "hyperband", "large-scale-evolution"]
+)
 def test_every_strategy_searches_and_resumes_from_the_cli(tmp_path, strategy, capsys):
     run_dir = str(tmp_path / strategy)
     extra = ["--strategy-arg", "max_budget=3"] if strategy in ("asha", "hyperband") else []
