@@ -102,7 +102,10 @@ def test_list_shows_every_registry():
 
 
 BAD = [
-    (["search", "--space", "nope"], "space: unknown space 'nope'; allowed: evolution-cnn, macro-cnn, mlp, nb201"),
+    (
+        ["search", "--space", "nope"],
+        "space: unknown space 'nope'; allowed: evolution-cnn, macro-cnn, mlp, nb201",
+    ),
     (["search", "--strategy", "nope"], "strategy: unknown strategy 'nope'; allowed:"),
     (["search", "--dataset", "nope"], "dataset: unknown dataset 'nope'; allowed:"),
     (["search", "--trials", "0"], "trials: 0 is out of range; allowed: >= 1"),
