@@ -65,10 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("search", help="run a search")
     s.add_argument("--config", help="a YAML file of settings (flags override it)")
+    s.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the settings, load the data, build one model, and exit",
+    )
     _add_run_flags(s)
     ev = sub.add_parser("evaluate", help="train and score one architecture")
     ev.add_argument("--arch", required=True, help="arch JSON, or a file holding it")
     ev.add_argument("--config", help="a YAML file of settings (flags override it)")
+    ev.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the arch and settings, build the model, and exit",
+    )
     _add_run_flags(ev)
     r = sub.add_parser("resume", help="continue a stopped or killed search")
     r.add_argument("run_dir")
@@ -88,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     base = RunConfig.from_yaml(args.config).to_dict() if args.config else {}
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "config", "check")}
     for k, v in given.items():
         base[k] = {**base.get(k, {}), **dict(v)} if k.endswith("_args") else v
     return RunConfig.from_dict(base, source="flags")
@@ -144,6 +154,16 @@ def _read_arch(text: str) -> dict[str, Any]:
     return arch
 
 
+def _check(args: argparse.Namespace, arch: dict[str, Any] | None = None) -> int:
+    from nasbeyond.run.experiment import components, preflight
+
+    config = _config_from_args(args)
+    space, _, evaluator = components(config)
+    preflight(space, evaluator, arch)
+    print("ok: settings, data and space check out")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from nasbeyond.run.executor import evaluate_safely
     from nasbeyond.run.experiment import components
@@ -151,6 +171,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     arch = _read_arch(args.arch)
     del args.arch
+    if args.check:
+        return _check(args, arch)
     config = _config_from_args(args)
     space, _, evaluator = components(config)
     space.validate(arch)
@@ -189,6 +211,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{kind + ('es' if kind.endswith('s') else 's'):12s} {', '.join(names(kind))}")
         return 0
     if args.command == "search":
+        if args.check:
+            return _check(args)
         return _search(Experiment(_config_from_args(args)))
     if args.command == "evaluate":
         return _evaluate(args)

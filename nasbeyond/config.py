@@ -12,7 +12,7 @@ import yaml
 from nasbeyond.exceptions import ConfigError
 from nasbeyond.registry import names
 
-EXECUTORS = ("local", "inline")
+EXECUTORS = ("local", "inline", "ray")
 
 
 @dataclass
@@ -32,7 +32,11 @@ class RunConfig:
     trials: int | None = None  # default 20, or unlimited when budget_seconds is set
     budget_seconds: float | None = None
     workers: int = 1
-    executor: str = "local"
+    executor: str = "local"  # local processes, inline (in the driver), or ray
+    address: str | None = None  # ray: None starts a private instance; "auto" or HOST:PORT
+    cpus_per_trial: float = 1.0  # ray
+    gpus_per_trial: float = 0.0  # ray
+    max_retries: int = 1  # reruns of a trial whose worker process died
     epochs: float | None = None  # per-trial budget; None: the evaluator's default
     steps: int | None = None
     batch_size: int = 32
@@ -120,6 +124,9 @@ class RunConfig:
             ("trial_timeout", self.trial_timeout is None or self.trial_timeout > 0, "> 0"),
             ("final_epochs", self.final_epochs >= 0, ">= 0"),
             ("seed", self.seed >= 0, ">= 0"),
+            ("cpus_per_trial", self.cpus_per_trial > 0, "> 0"),
+            ("gpus_per_trial", self.gpus_per_trial >= 0, ">= 0"),
+            ("max_retries", self.max_retries >= 0, ">= 0"),
         ]
         ranges += [
             ("budget_seconds", self.budget_seconds is None or self.budget_seconds > 0, "> 0")

@@ -8,10 +8,12 @@ import os
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from nasbeyond.arch import Arch, canonical_json
 from nasbeyond.trial import Budget, Context, Result
 
-FAULTS = ("raise", "nan", "hang", "die")
+FAULTS = ("raise", "nan", "hang", "die", "memory")
 
 
 def pseudo_reward(arch: Arch) -> float:
@@ -23,13 +25,14 @@ def pseudo_reward(arch: Arch) -> float:
 @dataclass
 class ToyEvaluator:
     """Returns ``pseudo_reward(arch)`` at once. With ``fault`` set, every ``every``-th trial id
-    misbehaves: ``raise`` an exception, return a ``nan`` reward, ``hang`` for ``hang_s``, or
-    ``die`` (the worker process exits abruptly)."""
+    misbehaves: ``raise`` an exception, return a ``nan`` reward, ``hang`` for ``hang_s``,
+    ``die`` (the worker process exits abruptly) or ask for far too much ``memory``."""
 
     fault: str | None = None
     every: int = 2
     hang_s: float = 60.0
     sleep_s: float = 0.0
+    die_once_dir: str | None = None  # with "die": only the first attempt of each trial dies
 
     def __call__(self, arch: Arch, budget: Budget, ctx: Context) -> Result:
         if self.sleep_s:
@@ -42,6 +45,14 @@ class ToyEvaluator:
             if self.fault == "hang":
                 time.sleep(self.hang_s)
             if self.fault == "die":
-                os._exit(3)
+                if self.die_once_dir is None:
+                    os._exit(3)
+                mark = os.path.join(self.die_once_dir, str(ctx.trial_id))
+                if not os.path.exists(mark):
+                    os.makedirs(self.die_once_dir, exist_ok=True)
+                    open(mark, "w").close()
+                    os._exit(3)
+            if self.fault == "memory":  # ~9 TiB: refused at once, never touches real memory
+                np.ones(10**13, dtype=np.uint8)
         reward = pseudo_reward(arch)
         return Result("ok", reward, {"val_acc": reward})

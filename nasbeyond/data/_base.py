@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nasbeyond.exceptions import DataError
 from nasbeyond.space import TaskShape
 
 TEST_FRACTION = 0.2  # carved once, with a fixed seed, from datasets that ship no test split
@@ -53,8 +54,17 @@ def make_dataset(
     """Carve a test split if none is given, standardise with the training statistics
     (per channel for images, per column for flat features) and convert to tensors."""
     y_train = np.asarray(y_train, dtype=np.int64)
+    if len(np.unique(y_train)) < 2:
+        raise DataError(
+            f"data_dir: dataset {name!r} needs at least 2 classes, found {len(np.unique(y_train))}"
+        )
     if x_test is None or y_test is None:
         keep, test = stratified_split(y_train, TEST_FRACTION)
+        if len(test) == 0 or len(keep) < 2:
+            raise DataError(
+                f"data_dir: dataset {name!r} has too few samples ({len(y_train)}) to hold out "
+                "a test split"
+            )
         x_train, x_test, y_train, y_test = (
             x_train[keep],
             x_train[test],

@@ -199,17 +199,22 @@ def csv(data_dir: str | None = None, target: str | None = None) -> Dataset:
         rows = list(_csv.reader(f))
     if len(rows) < 3 or len(rows[0]) < 2:
         raise DataError(f"data_dir: {path} needs a header row, 2+ columns and 2+ data rows")
-    header, body = rows[0], rows[1:]
-    col = header.index(target) if target in header else len(header) - 1
+    header, body = rows[0], [r for r in rows[1:] if r]
+    for n, r in enumerate(body, start=2):
+        if len(r) != len(header):
+            raise DataError(
+                f"data_dir: {path} line {n} has {len(r)} cells; the header has {len(header)}"
+            )
     if target is not None and target not in header:
         raise DataError(f"target: column {target!r} not in {path}; columns: {', '.join(header)}")
+    col = header.index(target) if target is not None else len(header) - 1
     feats = [i for i in range(len(header)) if i != col]
     try:
         x = np.array([[float(r[i]) for i in feats] for r in body], dtype=np.float32)
-    except (ValueError, IndexError) as e:
-        raise DataError(
-            f"data_dir: {path} has a non-numeric or missing feature value ({e})"
-        ) from None
+    except ValueError as e:
+        raise DataError(f"data_dir: {path} has a non-numeric feature value ({e})") from None
+    if not np.isfinite(x).all():
+        raise DataError(f"data_dir: {path} has an infinite, NaN or out-of-range feature value")
     labels = sorted({r[col] for r in body})
     y = np.array([labels.index(r[col]) for r in body])
     return make_dataset("csv", x, y)

@@ -114,12 +114,18 @@ class LocalExecutor(Executor):
 
     Args:
         workers: processes kept busy at once.
-        trial_timeout: seconds after which a trial's worker is killed and the trial failed.
+        trial_timeout: seconds after which a trial's worker is killed and the trial failed
+            (counted from submission, so a fresh worker's start-up is included).
         threads: torch threads per worker (default: CPU count // workers, at least 1).
+        max_retries: times a trial whose worker process died is run again on a new worker.
     """
 
     def __init__(
-        self, workers: int = 1, trial_timeout: float | None = None, threads: int | None = None
+        self,
+        workers: int = 1,
+        trial_timeout: float | None = None,
+        threads: int | None = None,
+        max_retries: int = 0,
     ) -> None:
         if workers < 1:
             raise ConfigError(f"workers is {workers}; allowed: >= 1")
@@ -128,6 +134,8 @@ class LocalExecutor(Executor):
         self.workers = workers
         self.trial_timeout = trial_timeout
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        self.max_retries = max_retries
+        self._retries: dict[int, int] = {}
         self._pool: list[_Worker] = []
         self._payload = b""
 
@@ -151,15 +159,19 @@ class LocalExecutor(Executor):
         child.close()
         return _Worker(proc, parent)
 
-    def _replace(self, w: _Worker) -> None:
+    def _replace(self, w: _Worker) -> _Worker:
         if w.proc.is_alive():
             w.proc.kill()
         w.proc.join(timeout=5)
         w.conn.close()
-        self._pool[self._pool.index(w)] = self._spawn()
+        new = self._spawn()
+        self._pool[self._pool.index(w)] = new
+        return new
 
     def submit(self, job: Job) -> None:
-        w = next(w for w in self._pool if w.job is None)
+        self._send(next(w for w in self._pool if w.job is None), job)
+
+    def _send(self, w: _Worker, job: Job) -> None:
         w.job, w.started = job, time.monotonic()
         # If the worker is dead, wait() sees its sentinel and fails the trial.
         with contextlib.suppress(BrokenPipeError, OSError):
@@ -193,16 +205,24 @@ class LocalExecutor(Executor):
             if w.conn in ready or w.proc.sentinel in ready:
                 w.proc.join(timeout=5)
                 code = w.proc.exitcode
+                tries = self._retries.get(tid, 0)
+                job = w.job
+                assert job is not None
+                new = self._replace(w)
+                if tries < self.max_retries:
+                    self._retries[tid] = tries + 1
+                    self._send(new, job)
+                    continue
                 done.append(
                     (
                         tid,
                         Result.failed(
-                            f"WorkerDied: worker process died (exit code {code}) during the trial",
+                            f"WorkerDied: worker process died (exit code {code}; ran "
+                            f"{tries + 1} times)",
                             elapsed,
                         ),
                     )
                 )
-                self._replace(w)
             elif self.trial_timeout is not None and elapsed >= self.trial_timeout:
                 done.append(
                     (

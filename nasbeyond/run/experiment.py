@@ -168,21 +168,13 @@ class Experiment:
 
     def check(self) -> None:
         """Fail fast, in the driver, on data or space problems a worker would hit later."""
-        task = getattr(self.evaluator, "task", None)
-        if callable(task):
-            import numpy as np
-
-            self.space.build(self.space.sample(np.random.default_rng(0)), task())
+        preflight(self.space, self.evaluator)
 
     def run(self, progress: Progress | None = None) -> Trial | None:
         c = self.config
         self.check()
         self.store.put("config", c.to_dict())
-        executor: Executor = (
-            InlineExecutor()
-            if c.executor == "inline"
-            else LocalExecutor(c.workers, c.trial_timeout)
-        )
+        executor = make_executor(c)
         start = time.time()
         best = run(
             self.space,
@@ -230,6 +222,38 @@ class Experiment:
         )
         self.store.put("final", report.__dict__)
         return report
+
+
+def preflight(space: Space, evaluator: Evaluator, arch: dict[str, Any] | None = None) -> None:
+    """Load the evaluator's data and build one model (``arch``, or a sample), so data and space
+    problems surface in the driver as one clear error instead of in every trial."""
+    task = getattr(evaluator, "task", None)
+    if arch is not None:
+        space.validate(arch)
+    if callable(task):
+        import numpy as np
+
+        space.build(arch if arch is not None else space.sample(np.random.default_rng(0)), task())
+
+
+def make_executor(c: RunConfig) -> Executor:
+    """The executor a config names."""
+    if c.executor == "inline":
+        return InlineExecutor()
+    if c.executor == "ray":
+        from nasbeyond.run.ray_executor import RayExecutor
+
+        temp = Path(c.run_dir).resolve() / "ray"
+        return RayExecutor(
+            c.address,
+            c.workers,
+            c.cpus_per_trial,
+            c.gpus_per_trial,
+            c.max_retries,
+            c.trial_timeout,
+            temp_dir=str(temp) if len(str(temp)) < 60 else None,  # Ray's socket paths: short
+        )
+    return LocalExecutor(c.workers, c.trial_timeout, max_retries=c.max_retries)
 
 
 def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:

@@ -20,7 +20,7 @@ from nasbeyond.arch import Arch
 from nasbeyond.data import load_dataset, stratified_split
 from nasbeyond.data._base import Dataset
 from nasbeyond.evaluate import count_macs, count_params
-from nasbeyond.exceptions import ConfigError, TrialError
+from nasbeyond.exceptions import ConfigError, StoreError, TrialError
 from nasbeyond.registry import names, register
 from nasbeyond.space import Space, TaskShape
 from nasbeyond.trial import Budget, Context, Result
@@ -206,7 +206,7 @@ class Trainer:
     # -- final report -------------------------------------------------------------------
     def load_model(self, arch: Arch, weights: str | Path) -> nn.Module:
         model = self.space.build(arch, self.task())
-        model.load_state_dict(torch.load(weights, weights_only=True))
+        model.load_state_dict(load_weights(weights))
         return model.eval()
 
     def retrain(self, arch: Arch, epochs: float, seed: int, out_dir: str | Path) -> Path:
@@ -227,6 +227,20 @@ class Trainer:
         return self.accuracy(self.load_model(arch, weights), d.x_test, d.y_test)
 
 
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A saved state dict, read with ``weights_only=True``: plain tensors only, never code."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise StoreError(f"weights: {path} does not exist") from None
+    except Exception as e:  # UnpicklingError, RuntimeError: a foreign or tampered file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StoreError(f"weights: refusing to load {path} ({first})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise StoreError(f"weights: {path} is not a state dict of tensors")
+    return state
+
+
 def genome_lr(arch: Arch) -> float | None:
     """The learning rate an arch carries in its genome (``{"hparams": {"lr": ..}}``), if any."""
     hp = arch.get("hparams")
@@ -237,7 +251,7 @@ def inherit(model: nn.Module, path: str | Path) -> tuple[int, bool]:
     """Copy into ``model`` every tensor of the saved state whose name and shape match (weight
     inheritance, Real et al. 2017). Returns how many were copied and whether that was all of
     both sides (the same architecture)."""
-    saved = torch.load(path, weights_only=True)
+    saved = load_weights(path)
     own = model.state_dict()
     match = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(match, strict=False)

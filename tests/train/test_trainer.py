@@ -124,3 +124,25 @@ def test_promoted_trial_continues_from_its_parent(tmp_path):
     assert (parent.budget, p.budget) == (1, 3) and p.arch == parent.arch
     assert p.metrics["epochs"] == pytest.approx(2, abs=0.01)  # only the remaining epochs
     assert p.status == "ok" and p.reward >= parent.reward - 0.05
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+def test_weights_never_unpickle_code(tmp_path):
+    import pickle
+
+    from nasbeyond.exceptions import StoreError
+    from nasbeyond.train.trainer import load_weights
+
+    bad = tmp_path / "evil.pt"
+    with open(bad, "wb") as f:
+        pickle.dump({"w": _Evil()}, f)
+    with pytest.raises(StoreError, match="refusing to load"):
+        load_weights(bad)
+    torch.save({"w": torch.ones(2)}, tmp_path / "ok.pt")
+    assert torch.equal(load_weights(tmp_path / "ok.pt")["w"], torch.ones(2))

@@ -1,0 +1,89 @@
+"""Fault injection under every executor: a trial that raises, returns NaN, hangs past the
+timeout, kills its own process or asks for far too much memory is recorded as failed with its
+error, and the search still finishes the requested number of trials."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+import pytest
+
+from nasbeyond.run import LocalExecutor, Store, run
+from nasbeyond.space import MLPSpace
+from nasbeyond.strategy import RandomSearch
+from nasbeyond.testing import ToyEvaluator
+
+FAULTS = [
+    ("raise", "RuntimeError: injected failure"),
+    ("nan", "non-finite reward"),
+    ("die", "WorkerDied"),
+    ("hang", "Timeout"),
+    ("memory", "MemoryError"),
+]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = pytest.importorskip("ray")
+    # Short path: Ray's unix sockets live under the temp dir and paths are length-limited.
+    temp = tempfile.mkdtemp(prefix="nbray", dir="/tmp")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _temp_dir=temp,
+        configure_logging=False,
+    )
+    yield ray
+    ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+def make_executor(kind, timeout):
+    if kind == "local":
+        return LocalExecutor(workers=2, trial_timeout=timeout, max_retries=1)
+    from nasbeyond.run.ray_executor import RayExecutor
+
+    return RayExecutor(workers=2, trial_timeout=timeout, max_retries=1)
+
+
+@pytest.mark.parametrize("kind", ["local", "ray"])
+@pytest.mark.parametrize(("fault", "message"), FAULTS)
+def test_faults_fail_trials_not_the_search(tmp_path, request, kind, fault, message):
+    if kind == "ray":
+        request.getfixturevalue("ray_session")
+    space = MLPSpace()
+    store = Store(tmp_path)
+    executor = make_executor(kind, timeout=6 if fault == "hang" else None)
+    best = run(
+        space,
+        RandomSearch(space, seed=0),
+        ToyEvaluator(fault=fault, every=2, hang_s=60),
+        store=store,
+        trials=6,
+        executor=executor,
+    )
+    trials = store.trials()
+    assert len(trials) == 6 and store.count_finished() == 6
+    failed = [t for t in trials if t.status == "failed"]
+    assert {t.id for t in failed} == {2, 4, 6}
+    assert all(message in (t.error or "") for t in failed), [t.error for t in failed]
+    assert best is not None and best.status == "ok"
+    if fault == "die":  # retried once on a fresh worker before being given up
+        assert all(("ran 2 times" in t.error) or ("retried 1" in t.error) for t in failed)
+
+
+def test_a_dead_worker_is_retried_and_can_succeed(tmp_path):
+    space = MLPSpace()
+    store = Store(tmp_path)
+    flaky = ToyEvaluator(fault="die", every=1, die_once_dir=str(tmp_path / "marks"))
+    run(
+        space,
+        RandomSearch(space, seed=0),
+        flaky,
+        store=store,
+        trials=3,
+        executor=LocalExecutor(workers=1, max_retries=1),
+    )
+    assert [t.status for t in store.trials()] == ["ok", "ok", "ok"]

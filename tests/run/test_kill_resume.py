@@ -1,0 +1,86 @@
+"""A search SIGKILLed at many random moments (mid-write included: the driver below spends most of
+its time inside store transactions) resumes to exactly the requested trials, each finished
+once, with the same archs an uninterrupted run proposes, and an intact database."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from nasbeyond.run import InlineExecutor, Store, run
+from nasbeyond.space import MLPSpace
+from nasbeyond.strategy import AgingEvolution
+from nasbeyond.testing import ToyEvaluator
+
+TRIALS = 150
+DRIVER = f"""
+import sys
+from nasbeyond.run import InlineExecutor, Store, run
+from nasbeyond.space import MLPSpace
+from nasbeyond.strategy import AgingEvolution
+from nasbeyond.testing import ToyEvaluator
+space = MLPSpace()
+run(space, AgingEvolution(space, seed=7, population_size=5), ToyEvaluator(sleep_s=0.002),
+    store=Store(sys.argv[1]), trials={TRIALS}, executor=InlineExecutor())
+"""
+
+
+def finished(db_path) -> dict[int, float]:
+    if not db_path.exists():
+        return {}
+    db = sqlite3.connect(db_path, timeout=30)
+    try:
+        return dict(db.execute("SELECT id, finished FROM trials WHERE status != 'running'"))
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        db.close()
+
+
+def test_ten_random_kills_then_resume(tmp_path):
+    rng = random.Random(0)
+    run_dir = tmp_path / "run"
+    db = run_dir / "nasbeyond.db"
+    before: dict[int, float] = {}
+    kills = 0
+    while kills < 10:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, str(run_dir)], start_new_session=True
+        )
+        deadline = time.time() + 60
+        while len(finished(db)) <= len(before) and time.time() < deadline:
+            time.sleep(0.01)  # wait until this driver is inside the loop
+        time.sleep(rng.uniform(0, 0.05))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        now = finished(db)
+        assert all(now.get(k) == v for k, v in before.items()), "a finished trial changed"
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
+        before = now
+        if len(now) >= TRIALS:
+            break
+    assert kills == 10 and len(before) < TRIALS, "the run ended before 10 kills"
+    subprocess.run([sys.executable, "-c", DRIVER, str(run_dir)], check=True, timeout=120)
+    after = finished(db)
+    assert len(after) == TRIALS
+    assert all(after[k] == v for k, v in before.items())
+    # the same archs, in the same order, as a run that was never interrupted
+    space = MLPSpace()
+    ref = Store(tmp_path / "ref")
+    run(
+        space,
+        AgingEvolution(space, seed=7, population_size=5),
+        ToyEvaluator(),
+        store=ref,
+        trials=TRIALS,
+        executor=InlineExecutor(),
+    )
+    assert [t.arch for t in Store(run_dir).trials()] == [t.arch for t in ref.trials()]
