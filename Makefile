@@ -32,13 +32,13 @@ lint: $(VENV)/.dev
 test: lint
 	$(BIN)/pytest
 
+BENCHES := overhead trainer nb201 scale
+
 bench: $(VENV)/.dev
-	$(BIN)/python bench/overhead.py
-	$(BIN)/python bench/trainer.py
+	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
 
 bench-quick: $(VENV)/.dev
-	$(BIN)/python bench/overhead.py --quick
-	$(BIN)/python bench/trainer.py --quick
+	for b in $(BENCHES); do $(BIN)/python bench/$$b.py --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

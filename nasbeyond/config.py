@@ -42,6 +42,7 @@ class RunConfig:
     batch_size: int = 32
     optimizer: str = "sgd"
     lr: float | None = None
+    device: str = "auto"  # train: auto (CUDA when available, else CPU), cpu, cuda, cuda:N
     seed: int = 0
     run_dir: str = "runs/latest"
     trial_timeout: float | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +63,11 @@ class Trainer:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     val_fraction: float = 0.15
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", str(self.device)):
+            raise ConfigError(f"device is {self.device!r}; allowed: auto, cpu, cuda, cuda:N, mps")
         if self.dataset not in names("dataset"):
             raise ConfigError(
                 f"dataset: unknown dataset {self.dataset!r}; allowed: {', '.join(names('dataset'))}"
@@ -84,6 +88,12 @@ class Trainer:
                     + (" below 1" if name == "val_fraction" else "")
                 )
 
+    def torch_device(self) -> torch.device:
+        """``auto`` is the first CUDA GPU when there is one, else the CPU."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
     # -- data ---------------------------------------------------------------------------
     def data(self) -> Dataset:
         return load_dataset(self.dataset, self.data_dir, **self.dataset_args)
@@ -95,7 +105,10 @@ class Trainer:
         d = self.data()
         train, val = stratified_split(d.y_train.numpy(), self.val_fraction, seed=0)
         t, v = torch.from_numpy(train), torch.from_numpy(val)
-        return Splits(d.x_train[t], d.y_train[t], d.x_train[v], d.y_train[v])
+        dev = self.torch_device()
+        return Splits(
+            *(a.to(dev) for a in (d.x_train[t], d.y_train[t], d.x_train[v], d.y_train[v]))
+        )
 
     # -- training -----------------------------------------------------------------------
     def _optimizer(self, model: nn.Module, lr: float | None) -> torch.optim.Optimizer:
@@ -141,7 +154,7 @@ class Trainer:
             if pos == 0 and step:
                 order = torch.randperm(n, generator=gen)
                 losses = []
-            idx = order[pos * self.batch_size : (pos + 1) * self.batch_size]
+            idx = order[pos * self.batch_size : (pos + 1) * self.batch_size].to(x.device)
             loss = loss_fn(model(x[idx]), y[idx])
             if not torch.isfinite(loss):
                 raise TrialError(f"training loss became {loss.item()} at step {step}")
@@ -168,6 +181,7 @@ class Trainer:
         task = self.task()
         model = self.space.build(arch, task)
         params, macs = count_params(model), count_macs(model, task.input_shape)
+        model.to(self.torch_device())
         s = self.splits()
         inherited = 0
         if ctx.parent is not None and ctx.run_dir:
@@ -207,15 +221,23 @@ class Trainer:
     def load_model(self, arch: Arch, weights: str | Path) -> nn.Module:
         model = self.space.build(arch, self.task())
         model.load_state_dict(load_weights(weights))
-        return model.eval()
+        return model.eval().to(self.torch_device())
 
     def retrain(self, arch: Arch, epochs: float, seed: int, out_dir: str | Path) -> Path:
         """Train ``arch`` afresh on the whole training split (train + validation) for ``epochs``;
         returns the path of the saved weights."""
         torch.manual_seed(seed)
         d = self.data()
-        model = self.space.build(arch, d.task)
-        self.fit(model, d.x_train, d.y_train, Budget(epochs=epochs), seed, lr=genome_lr(arch))
+        dev = self.torch_device()
+        model = self.space.build(arch, d.task).to(dev)
+        self.fit(
+            model,
+            d.x_train.to(dev),
+            d.y_train.to(dev),
+            Budget(epochs=epochs),
+            seed,
+            lr=genome_lr(arch),
+        )
         path = Path(out_dir) / "final.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), path)
@@ -224,7 +246,8 @@ class Trainer:
     def test(self, arch: Arch, weights: str | Path) -> float:
         """Test accuracy of a trained arch: the only place the test split is read."""
         d = self.data()
-        return self.accuracy(self.load_model(arch, weights), d.x_test, d.y_test)
+        dev = self.torch_device()
+        return self.accuracy(self.load_model(arch, weights), d.x_test.to(dev), d.y_test.to(dev))
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:

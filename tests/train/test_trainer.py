@@ -146,3 +146,11 @@ def test_weights_never_unpickle_code(tmp_path):
         load_weights(bad)
     torch.save({"w": torch.ones(2)}, tmp_path / "ok.pt")
     assert torch.equal(load_weights(tmp_path / "ok.pt")["w"], torch.ones(2))
+
+
+def test_device_setting():
+    assert Trainer(MLPSpace(), dataset="digits", device="cpu").torch_device().type == "cpu"
+    auto = Trainer(MLPSpace(), dataset="digits").torch_device().type
+    assert auto == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="device is 'tpu'"):
+        Trainer(MLPSpace(), dataset="digits", device="tpu")
