@@ -87,3 +87,21 @@ def test_a_dead_worker_is_retried_and_can_succeed(tmp_path):
         executor=LocalExecutor(workers=1, max_retries=1),
     )
     assert [t.status for t in store.trials()] == ["ok", "ok", "ok"]
+
+
+def test_restarted_driver_resumes_on_ray(tmp_path, ray_session):
+    from nasbeyond.run.ray_executor import RayExecutor
+    from nasbeyond.strategy import AgingEvolution
+
+    space = MLPSpace()
+    for trials in (3, 7):  # a second driver process picks the run up from the store
+        run(
+            space,
+            AgingEvolution(space, seed=1, population_size=3),
+            ToyEvaluator(),
+            store=Store(tmp_path),
+            trials=trials,
+            executor=RayExecutor(workers=2),
+        )
+    trials = Store(tmp_path).trials()
+    assert [t.id for t in trials] == list(range(1, 8)) and all(t.status == "ok" for t in trials)
