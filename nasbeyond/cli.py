@@ -220,7 +220,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         changes = {k: v for k in ("trials", "workers") if (v := getattr(args, k)) is not None}
         return _search(Experiment.resume(args.run_dir, **changes))
     if args.command == "show":
-        from nasbeyond.report import trials_table
+        from nasbeyond.report import pareto_table, trials_table
 
         if args.top < 1:
             raise ConfigError(f"top: {args.top}; allowed: >= 1")
@@ -234,6 +234,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             f"({len(store.trials('failed'))} failed) in {args.run_dir}"
         )
         print(trials_table(trials, exp.space.describe))
+        if exp.config.objectives:
+            print(pareto_table(store.trials("ok"), exp.config.objectives, exp.space.describe))
         final = store.get("final")
         if final and final.get("test_acc") is not None:
             print(f"best trial {final['trial_id']}: test accuracy {final['test_acc']:.4f}")

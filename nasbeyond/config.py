@@ -47,6 +47,9 @@ class RunConfig:
     run_dir: str = "runs/latest"
     trial_timeout: float | None = None
     final_epochs: float = 0.0
+    reward: str = "accuracy"  # accuracy, mnasnet (soft) or mnasnet-hard
+    target_latency: str | None = None  # the MnasNet target T, e.g. 5ms
+    objectives: str | None = None  # multi-objective, e.g. accuracy,latency (nsga2 uses them)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
@@ -111,6 +114,17 @@ class RunConfig:
                     f"{name}: unknown {kind} {getattr(self, name)!r}; allowed: "
                     f"{', '.join(names(kind))}"
                 )
+        from nasbeyond.evaluate.pareto import parse_objectives
+        from nasbeyond.evaluate.reward import REWARDS, parse_ms
+
+        if self.reward not in REWARDS:
+            raise ConfigError(f"reward: {self.reward!r}; allowed: {', '.join(REWARDS)}")
+        if self.target_latency is not None:
+            parse_ms(self.target_latency)
+        elif self.reward != "accuracy":
+            raise ConfigError(f"target_latency: reward {self.reward!r} needs a target, e.g. 5ms")
+        if self.objectives is not None:
+            parse_objectives(self.objectives)
         if self.executor not in EXECUTORS:
             raise ConfigError(f"executor: {self.executor!r}; allowed: {', '.join(EXECUTORS)}")
         if self.trials is None and self.budget_seconds is None:

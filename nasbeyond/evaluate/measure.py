@@ -43,3 +43,24 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         for h in hooks:
             h.remove()
     return total
+
+
+def measure_latency(
+    model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, warmup: int = 5
+) -> tuple[float, float]:
+    """Median and interquartile range (ms) of a batch-1 forward pass on the CPU, after warm-up,
+    with the calling thread's torch thread count."""
+    import copy
+    import time
+
+    m = copy.deepcopy(model).cpu().eval()
+    x = torch.randn(1, *input_shape)
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            start = time.perf_counter()
+            m(x)
+            if i >= warmup:
+                times.append((time.perf_counter() - start) * 1000)
+    q1, med, q3 = (float(v) for v in torch.tensor(times).quantile(torch.tensor([0.25, 0.5, 0.75])))
+    return med, q3 - q1

@@ -59,6 +59,12 @@ def load_table() -> NB201Table:
     return NB201Table(index, cols)
 
 
+def latency_devices() -> list[str]:
+    return sorted(
+        c.removeprefix("latency_ms_") for c in load_table().cols if c.startswith("latency_ms_")
+    )
+
+
 @register("evaluator", "nb201-table")
 @dataclass
 class NB201TableEvaluator:
@@ -68,11 +74,20 @@ class NB201TableEvaluator:
 
     Args:
         dataset: the dataset whose validation accuracy is the search signal.
+        latency_device: one of the 27 devices of ``nb201_latency_ms.csv`` (e.g. pixel3,
+            raspi4, titan_rtx_1); its latency is reported as the ``latency_ms`` metric.
     """
 
     dataset: str = "cifar10"
+    latency_device: str | None = None
 
     def __post_init__(self) -> None:
+        if self.latency_device is not None:
+            devices = latency_devices()
+            if self.latency_device not in devices:
+                raise ConfigError(
+                    f"latency_device: {self.latency_device!r}; allowed: {', '.join(devices)}"
+                )
         if self.dataset not in DATASETS:
             raise ConfigError(
                 f"dataset: nb201-table knows {', '.join(DATASETS)}; got {self.dataset!r}"
@@ -96,6 +111,8 @@ class NB201TableEvaluator:
         metrics = {"val_acc": reward, "epochs": epochs, "nb201_index": i}
         for d in DATASETS:
             metrics[f"{d}_test_acc_200ep"] = float(t.cols[f"{d}_test_acc_200ep"][i])
+        if self.latency_device is not None:
+            metrics["latency_ms"] = float(t.cols[f"latency_ms_{self.latency_device}"][i])
         return Result("ok", reward, metrics, cost)
 
     def test(self, arch: Arch, weights: object = None) -> float:

@@ -1,6 +1,6 @@
 """Reporting: the live progress bar and the top-k table."""
 
 from nasbeyond.report.progress import ProgressBar
-from nasbeyond.report.table import trials_table
+from nasbeyond.report.table import pareto_table, trials_table
 
-__all__ = ["ProgressBar", "trials_table"]
+__all__ = ["ProgressBar", "pareto_table", "trials_table"]

@@ -29,3 +29,20 @@ def trials_table(trials: Sequence[Trial], describe: Callable[[Arch], str]) -> st
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows
     )
+
+
+def pareto_table(trials: Sequence[Trial], objectives: str, describe: Callable[[Arch], str]) -> str:
+    """The non-dominated trials under ``objectives``, best first objective first."""
+    from nasbeyond.evaluate.pareto import pareto_front, parse_objectives
+
+    objs = parse_objectives(objectives)
+    scored = [t for t in trials if all(o.metric in t.metrics for o in objs)]
+    points = [[o.value(t.metrics) for o in objs] for t in scored]
+    front = sorted(pareto_front(points), key=lambda i: -points[i][0])
+    names = [o.metric for o in objs]
+    lines = [f"Pareto front ({len(front)} of {len(scored)} trials): " + " vs ".join(names)]
+    for i in front:
+        t = scored[i]
+        vals = "  ".join(f"{n}={t.metrics[n]:.4g}" for n in names)
+        lines.append(f"  trial {t.id}: {vals}  {describe(t.arch)}")
+    return "\n".join(lines)

@@ -19,7 +19,7 @@ from nasbeyond.run.executor import Executor, InlineExecutor, LocalExecutor
 from nasbeyond.run.store import Store
 from nasbeyond.space import Space
 from nasbeyond.strategy import Strategy
-from nasbeyond.trial import Budget, Context, Evaluator, Proposal, Trial
+from nasbeyond.trial import Budget, Context, Evaluator, Proposal, Result, Trial
 
 Progress = Callable[[Trial, int, int, "Trial | None"], None]  # trial, finished, total, best
 
@@ -36,6 +36,7 @@ def run(
     budget: Budget | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    shape: Callable[[Result], Result] | None = None,
 ) -> Trial | None:
     """Evaluate proposals of ``strategy`` until ``trials`` trials have finished (ok or failed),
     the finished trials' summed ``cost_s`` reaches ``budget_seconds`` (the trial that crosses
@@ -98,6 +99,8 @@ def run(
             if executor.in_flight() == 0:
                 break  # the strategy has nothing left to propose
             for tid, result in executor.wait(timeout=1.0):
+                if shape is not None:
+                    result = shape(result)
                 started = store.trial(tid)
                 strategy.tell(
                     Trial(
@@ -184,6 +187,7 @@ class Experiment:
             trials=c.trials,
             budget_seconds=c.budget_seconds,
             executor=executor,
+            shape=reward_shaper(c),
             budget=Budget(epochs=c.epochs),
             seed=c.seed,
             progress=progress,
@@ -236,6 +240,16 @@ def preflight(space: Space, evaluator: Evaluator, arch: dict[str, Any] | None = 
         space.build(arch if arch is not None else space.sample(np.random.default_rng(0)), task())
 
 
+def reward_shaper(c: RunConfig) -> Callable[[Result], Result] | None:
+    """The reward transformation a config asks for (None: the evaluator's accuracy)."""
+    if c.reward == "accuracy":
+        return None
+    from nasbeyond.evaluate.reward import MnasNetReward, parse_ms
+
+    assert c.target_latency is not None  # RunConfig.validated() requires it
+    return MnasNetReward.named(c.reward, parse_ms(c.target_latency))
+
+
 def make_executor(c: RunConfig) -> Executor:
     """The executor a config names."""
     if c.executor == "inline":
@@ -260,9 +274,10 @@ def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:
     """The space, strategy and evaluator a config names, built through the registry. The
     evaluator receives the config fields its constructor declares (plus ``evaluator_args``)."""
     space: Space = _create("space", c.space, c.space_args)
-    strategy: Strategy = _create(
-        "strategy", c.strategy, {"space": space, "seed": c.seed, **c.strategy_args}
-    )
+    strategy_kwargs = {"space": space, "seed": c.seed, **c.strategy_args}
+    if c.objectives and "objectives" in parameters("strategy", c.strategy):
+        strategy_kwargs.setdefault("objectives", c.objectives)
+    strategy: Strategy = _create("strategy", c.strategy, strategy_kwargs)
     wanted = parameters("evaluator", c.evaluator)
     kwargs = {
         k: getattr(c, k)
@@ -271,7 +286,19 @@ def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:
     }
     if "space" in wanted:
         kwargs["space"] = space
+    needs_latency = c.reward != "accuracy" or "latency" in (c.objectives or "")
+    if needs_latency and "measure_latency" in wanted:
+        kwargs["measure_latency"] = True
     evaluator: Evaluator = _create("evaluator", c.evaluator, {**kwargs, **c.evaluator_args})
+    if (
+        needs_latency
+        and "latency_device" in wanted
+        and not getattr(evaluator, "latency_device", None)
+    ):
+        raise ConfigError(
+            f"evaluator_args: {c.evaluator} reports latency only with "
+            "--evaluator-arg latency_device=NAME"
+        )
     return space, strategy, evaluator
 
 

@@ -4,12 +4,14 @@ from nasbeyond.strategy._base import Strategy
 from nasbeyond.strategy._evolution import AgingEvolution
 from nasbeyond.strategy._halving import ASHA, Hyperband
 from nasbeyond.strategy._large_scale import LargeScaleEvolution
+from nasbeyond.strategy._nsga2 import NSGA2
 from nasbeyond.strategy._random import RandomSearch
 from nasbeyond.strategy._reinforce import Reinforce
 from nasbeyond.strategy._tpe import TPE
 
 __all__ = [
     "ASHA",
+    "NSGA2",
     "TPE",
     "AgingEvolution",
     "Hyperband",

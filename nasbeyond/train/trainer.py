@@ -20,7 +20,7 @@ from torch import nn
 from nasbeyond.arch import Arch
 from nasbeyond.data import load_dataset, stratified_split
 from nasbeyond.data._base import Dataset
-from nasbeyond.evaluate import count_macs, count_params
+from nasbeyond.evaluate import count_macs, count_params, measure_latency
 from nasbeyond.exceptions import ConfigError, StoreError, TrialError
 from nasbeyond.registry import names, register
 from nasbeyond.space import Space, TaskShape
@@ -64,6 +64,7 @@ class Trainer:
     weight_decay: float = 1e-4
     val_fraction: float = 0.15
     device: str = "auto"
+    measure_latency: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", str(self.device)):
@@ -200,6 +201,10 @@ class Trainer:
             tmp = path.with_suffix(".tmp")
             torch.save(model.state_dict(), tmp)
             os.replace(tmp, path)  # a killed worker never leaves half a file under the real name
+        extra = {}
+        if self.measure_latency:
+            lat, iqr = measure_latency(model, task.input_shape)
+            extra = {"latency_ms": lat, "latency_iqr_ms": iqr}
         cost = time.perf_counter() - start
         return Result(
             "ok",
@@ -213,6 +218,7 @@ class Trainer:
                 "params": params,
                 "macs": macs,
                 "train_s": cost,
+                **extra,
             },
             cost,
         )

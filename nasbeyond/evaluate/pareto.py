@@ -1,0 +1,122 @@
+"""Objectives, Pareto fronts and hypervolume for multi-objective search.
+
+An objective is a metric name and a direction, written ``metric:max`` or ``metric:min``; the
+aliases ``accuracy`` (val_acc:max), ``latency`` (latency_ms:min), ``params`` and ``macs`` (min)
+cover the usual ones. Internally every objective is turned into a value to maximise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nasbeyond.exceptions import ConfigError
+
+ALIASES = {
+    "accuracy": "val_acc:max",
+    "latency": "latency_ms:min",
+    "params": "params:min",
+    "macs": "macs:min",
+}
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    maximize: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Objective:
+        spec = ALIASES.get(text.strip(), text.strip())
+        metric, _, direction = spec.partition(":")
+        if not metric or direction not in ("max", "min"):
+            raise ConfigError(
+                f"objectives: {text!r} is not METRIC:max or METRIC:min (or one of "
+                f"{', '.join(ALIASES)})"
+            )
+        return cls(metric, direction == "max")
+
+    def value(self, metrics: dict[str, Any]) -> float:
+        """The metric as a number to maximise; KeyError when the trial did not report it."""
+        v = float(metrics[self.metric])
+        return v if self.maximize else -v
+
+
+def parse_objectives(spec: str | Sequence[str]) -> list[Objective]:
+    parts = spec.split(",") if isinstance(spec, str) else list(spec)
+    objs = [Objective.parse(p) for p in parts if p.strip()]
+    if len(objs) < 2:
+        raise ConfigError("objectives: give at least two, e.g. accuracy,latency")
+    return objs
+
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` is at least as good everywhere and better somewhere (maximisation)."""
+    return all(x >= y for x, y in zip(a, b, strict=True)) and any(
+        x > y for x, y in zip(a, b, strict=True)
+    )
+
+
+def nondominated_sort(points: Sequence[Sequence[float]]) -> list[list[int]]:
+    """Fronts of indices, best first (Deb et al. 2002's fast non-dominated sort)."""
+    n = len(points)
+    beaten_by = [0] * n
+    beats: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if dominates(points[i], points[j]):
+                beats[i].append(j)
+                beaten_by[j] += 1
+            elif dominates(points[j], points[i]):
+                beats[j].append(i)
+                beaten_by[i] += 1
+    fronts = [[i for i in range(n) if beaten_by[i] == 0]]
+    while fronts[-1]:
+        nxt = []
+        for i in fronts[-1]:
+            for j in beats[i]:
+                beaten_by[j] -= 1
+                if beaten_by[j] == 0:
+                    nxt.append(j)
+        fronts.append(nxt)
+    return fronts[:-1]
+
+
+def crowding(points: Sequence[Sequence[float]], front: Sequence[int]) -> dict[int, float]:
+    """Crowding distance of each member of ``front`` (boundary points: infinity)."""
+    dist = {i: 0.0 for i in front}
+    for k in range(len(points[front[0]]) if front else 0):
+        order = sorted(front, key=lambda i: points[i][k])
+        lo, hi = points[order[0]][k], points[order[-1]][k]
+        dist[order[0]] = dist[order[-1]] = float("inf")
+        if hi > lo:
+            for a, i, b in zip(order, order[1:], order[2:], strict=False):
+                dist[i] += (points[b][k] - points[a][k]) / (hi - lo)
+    return dist
+
+
+def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of the non-dominated points (a sort and a sweep for two objectives)."""
+    if not points:
+        return []
+    if len(points[0]) != 2:
+        return nondominated_sort(points)[0]
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
+    front, best_y = [], float("-inf")
+    for i in order:
+        if points[i][1] > best_y:
+            front.append(i)
+            best_y = points[i][1]
+    return front
+
+
+def hypervolume_2d(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
+    """Area dominated by ``points`` and bounded below by ``ref`` (both objectives maximised)."""
+    pts = sorted({(x, y) for x, y in points if x > ref[0] and y > ref[1]}, reverse=True)
+    area, best_y = 0.0, ref[1]
+    for x, y in pts:  # descending x: each point adds the slab above the best y so far
+        if y > best_y:
+            area += (x - ref[0]) * (y - best_y)
+            best_y = y
+    return area

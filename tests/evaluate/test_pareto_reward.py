@@ -1,0 +1,175 @@
+"""Multi-objective pieces: Pareto utilities, the MnasNet reward, NSGA-II on NB201 latencies,
+measured latency, and the CLI end to end."""
+
+import numpy as np
+import pytest
+
+from nasbeyond.cli import main
+from nasbeyond.evaluate import measure_latency
+from nasbeyond.evaluate.nb201_table import NB201TableEvaluator, load_table
+from nasbeyond.evaluate.pareto import (
+    crowding,
+    hypervolume_2d,
+    nondominated_sort,
+    pareto_front,
+    parse_objectives,
+)
+from nasbeyond.evaluate.reward import MnasNetReward, mnasnet_reward, parse_ms
+from nasbeyond.evaluate.simulate import simulate
+from nasbeyond.exceptions import ConfigError
+from nasbeyond.space import MLPSpace, NB201Space, TaskShape
+from nasbeyond.strategy import NSGA2, RandomSearch
+from nasbeyond.trial import Result
+
+
+def test_fronts_crowding_and_hypervolume():
+    pts = [(1, 1), (0, 0), (1, 0), (0, 1), (2, -1)]
+    assert nondominated_sort(pts) == [[0, 4], [2, 3], [1]]
+    assert sorted(pareto_front(pts)) == [0, 4]
+    d = crowding(pts, [2, 3])
+    assert d[2] == d[3] == float("inf")
+    assert hypervolume_2d([(1, 0), (0, 1)], (-1, -1)) == pytest.approx(3.0)
+    assert hypervolume_2d([(1, 1), (0.5, 0.5)], (0, 0)) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    many = rng.random((300, 2)).tolist()
+    assert sorted(pareto_front(many)) == sorted(nondominated_sort(many)[0])
+
+
+def test_objective_parsing():
+    objs = parse_objectives("accuracy,latency")
+    assert [(o.metric, o.maximize) for o in objs] == [("val_acc", True), ("latency_ms", False)]
+    with pytest.raises(ConfigError, match="objectives"):
+        parse_objectives("accuracy")
+    with pytest.raises(ConfigError, match="METRIC:max"):
+        parse_objectives("accuracy,speed:fast")
+
+
+def test_mnasnet_reward_soft_and_hard():
+    assert mnasnet_reward(0.8, 10, 10, -0.07, -0.07) == pytest.approx(0.8)
+    assert mnasnet_reward(0.8, 20, 10, -0.07, -0.07) == pytest.approx(0.8 * 2**-0.07)
+    assert mnasnet_reward(0.8, 5, 10, 0.0, -1.0) == pytest.approx(0.8)  # hard: no bonus
+    assert mnasnet_reward(0.8, 20, 10, 0.0, -1.0) == pytest.approx(0.4)
+    shaped = MnasNetReward.named("mnasnet-hard", 10)(Result("ok", 0.8, {"latency_ms": 20}))
+    assert shaped.reward == pytest.approx(0.4) and shaped.metrics["accuracy"] == 0.8
+    assert MnasNetReward(10)(Result("ok", 0.8)).status == "failed"
+    assert parse_ms("5ms") == 5 and parse_ms("0.5s") == 500 and parse_ms(3) == 3
+    with pytest.raises(ConfigError, match="target_latency"):
+        parse_ms("fast")
+
+
+def test_nsga2_covers_the_true_front_better_than_random():
+    t = load_table()
+    acc, lat = t.cols["cifar10_valid_acc_12ep"] / 100, t.cols["latency_ms_pixel3"]
+    ref = (acc.min(), -lat.max())
+    pts = list(zip(acc, -lat, strict=True))
+    true = hypervolume_2d([pts[i] for i in pareto_front(pts)], ref)
+    ev = NB201TableEvaluator(latency_device="pixel3")
+
+    def hv(strategy):
+        steps = simulate(strategy, ev, float("inf"), max_trials=300)
+        return (
+            hypervolume_2d(
+                [(s.trial.metrics["val_acc"], -s.trial.metrics["latency_ms"]) for s in steps], ref
+            )
+            / true
+        )
+
+    ours = np.mean([hv(NSGA2(NB201Space(), seed=s)) for s in range(5)])
+    rnd = np.mean([hv(RandomSearch(NB201Space(), seed=s)) for s in range(5)])
+    assert ours > rnd and ours > 0.98
+
+
+def test_measured_latency_is_positive_and_orders_models():
+    space, task = MLPSpace(), TaskShape((1, 32, 32), 10)
+    small = space.build({"widths": [32], "activation": "relu", "dropout": 0.0}, task)
+    big = space.build({"widths": [256] * 4, "activation": "relu", "dropout": 0.0}, task)
+    (a, iqr), (b, _) = (
+        measure_latency(small, task.input_shape),
+        measure_latency(big, task.input_shape),
+    )
+    assert 0 < a < b and iqr >= 0
+
+
+def test_latency_aware_search_from_the_cli(tmp_path, capsys):
+    run_dir = str(tmp_path / "mo")
+    assert (
+        main(
+            [
+                "search",
+                "--space",
+                "nb201",
+                "--evaluator",
+                "nb201-table",
+                "--evaluator-arg",
+                "latency_device=raspi4",
+                "--strategy",
+                "nsga2",
+                "--objectives",
+                "accuracy,latency",
+                "--trials",
+                "60",
+                "--executor",
+                "inline",
+                "--run-dir",
+                run_dir,
+            ]
+        )
+        == 0
+    )
+    assert main(["show", run_dir]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front (" in out and "latency_ms=" in out
+    assert (
+        main(
+            [
+                "search",
+                "--space",
+                "nb201",
+                "--evaluator",
+                "nb201-table",
+                "--objectives",
+                "accuracy,latency",
+                "--check",
+            ]
+        )
+        == 2
+    )  # no device to read latency from
+    assert (
+        main(["search", "--space", "mlp", "--dataset", "digits", "--reward", "mnasnet", "--check"])
+        == 2
+    )  # no target latency
+    assert "target_latency" in capsys.readouterr().err
+
+
+def test_mnasnet_reward_search_with_measured_latency(tmp_path):
+    assert (
+        main(
+            [
+                "search",
+                "--space",
+                "mlp",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "1",
+                "--reward",
+                "mnasnet-hard",
+                "--target-latency",
+                "1ms",
+                "--trials",
+                "3",
+                "--executor",
+                "inline",
+                "--run-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
+    from nasbeyond.run import Store
+
+    trials = Store(tmp_path / "r").trials()
+    assert all("latency_ms" in t.metrics and "accuracy" in t.metrics for t in trials)
+    for t in trials:
+        lat, acc = t.metrics["latency_ms"], t.metrics["accuracy"]
+        assert t.reward == pytest.approx(mnasnet_reward(acc, lat, 1.0, 0.0, -1.0))
