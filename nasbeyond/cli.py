@@ -64,22 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nasbeyond", description="Neural architecture search and beyond.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("search", help="run a search")
-    s.add_argument("--config", help="a YAML file of settings (flags override it)")
-    s.add_argument(
-        "--check",
-        action="store_true",
-        help="validate the settings, load the data, build one model, and exit",
-    )
-    _add_run_flags(s)
     ev = sub.add_parser("evaluate", help="train and score one architecture")
     ev.add_argument("--arch", required=True, help="arch JSON, or a file holding it")
-    ev.add_argument("--config", help="a YAML file of settings (flags override it)")
-    ev.add_argument(
-        "--check",
-        action="store_true",
-        help="validate the arch and settings, build the model, and exit",
-    )
-    _add_run_flags(ev)
+    for sp in (s, ev):
+        sp.add_argument("--config", help="a YAML file of settings (flags override it)")
+        sp.add_argument(
+            "--check",
+            action="store_true",
+            help="validate the settings (and arch), load the data, build one model, and exit",
+        )
+        _add_run_flags(sp)
     r = sub.add_parser("resume", help="continue a stopped or killed search")
     r.add_argument("run_dir")
     r.add_argument("--trials", type=int, help="raise the number of trials")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from nasbeyond.config import RunConfig
@@ -28,3 +30,17 @@ def fast_config(tmp_path):
         run_dir=str(tmp_path / "run"),
         strategy_args={"population_size": 2, "sample_size": 2},
     )
+
+
+def finished_trials(db_path) -> dict[int, float]:
+    """{trial id: finished timestamp} of the finished trials in a run's database (read-only,
+    tolerant of a database another process is writing or has not created yet)."""
+    if not db_path.exists():
+        return {}
+    db = sqlite3.connect(db_path, timeout=30)
+    try:
+        return dict(db.execute("SELECT id, finished FROM trials WHERE status != 'running'"))
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        db.close()

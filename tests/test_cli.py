@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from nasbeyond.cli import main
+from tests.conftest import finished_trials
 
 FAST = ["--space", "mlp", "--dataset", "digits", "--epochs", "1", "--strategy", "random"]
 
@@ -168,18 +169,6 @@ def test_run_dir_of_another_search_is_refused(tmp_path, capsys):
     assert "holds a different search" in capsys.readouterr().err
 
 
-def _finished(db_path):
-    if not db_path.exists():
-        return {}
-    db = sqlite3.connect(db_path, timeout=30)
-    try:
-        return dict(db.execute("SELECT id, finished FROM trials WHERE status != 'running'"))
-    except sqlite3.OperationalError:
-        return {}
-    finally:
-        db.close()
-
-
 def test_sigkill_then_resume_finishes_each_trial_once(tmp_path):
     run_dir = tmp_path / "run"
     db = run_dir / "nasbeyond.db"
@@ -205,16 +194,16 @@ def test_sigkill_then_resume_finishes_each_trial_once(tmp_path):
             stderr=subprocess.DEVNULL,
         )
         deadline = time.time() + 120
-        while len(_finished(db)) < kill_after and time.time() < deadline:
+        while len(finished_trials(db)) < kill_after and time.time() < deadline:
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        now = _finished(db)
+        now = finished_trials(db)
         assert all(now[k] == v for k, v in before.items()), "a finished trial was rerun"
         before = now
     r = nasbeyond("resume", str(run_dir))
     assert r.returncode == 0, r.stderr
-    after = _finished(db)
+    after = finished_trials(db)
     assert len(after) == 10
     assert all(after[k] == v for k, v in before.items()), "a finished trial was rerun"
     conn = sqlite3.connect(db)

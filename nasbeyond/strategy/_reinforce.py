@@ -33,6 +33,16 @@ class Controller(nn.Module):
         self.embeds = nn.ModuleList(nn.Embedding(len(d.choices), hidden) for d in decisions)
         self.heads = nn.ModuleList(nn.Linear(hidden, len(d.choices)) for d in decisions)
 
+    def step(
+        self, i: int, x: torch.Tensor, state: Any, temperature: float, tanh_constant: float
+    ) -> tuple[torch.Tensor, Any]:
+        """Decision ``i``: the log-probabilities of its choices and the new LSTM state."""
+        state = self.lstm(x, state)
+        logits = self.heads[i](state[0])[0] / temperature
+        if tanh_constant > 0:
+            logits = tanh_constant * torch.tanh(logits)
+        return torch.log_softmax(logits, dim=-1), state
+
     def forward(
         self,
         choices: list[int] | None,
@@ -46,12 +56,8 @@ class Controller(nn.Module):
         out: list[int] = []
         logp = torch.zeros(())
         entropy = torch.zeros(())
-        for i, head in enumerate(self.heads):
-            state = self.lstm(x, state)
-            logits = head(state[0])[0] / temperature
-            if tanh_constant > 0:
-                logits = tanh_constant * torch.tanh(logits)
-            log_probs = torch.log_softmax(logits, dim=-1)
+        for i in range(len(self.heads)):
+            log_probs, state = self.step(i, x, state, temperature, tanh_constant)
             if choices is None:
                 assert rng is not None
                 p = log_probs.detach().exp().double().numpy()
@@ -144,16 +150,13 @@ class Reinforce(Strategy):
         """The controller's current greedy-path distributions, one list per decision (for
         inspection and tests)."""
         probs: list[list[float]] = []
+        c = self.controller
         with torch.no_grad():
-            x, state = self.controller.start, None
-            for i, head in enumerate(self.controller.heads):
-                state = self.controller.lstm(x, state)
-                logits = head(state[0])[0] / self.temperature
-                if self.tanh_constant > 0:
-                    logits = self.tanh_constant * torch.tanh(logits)
-                p = torch.softmax(logits, -1)
-                probs.append(p.tolist())
-                x = self.controller.embeds[i](p.argmax().view(1))
+            x, state = c.start, None
+            for i in range(len(c.heads)):
+                log_probs, state = c.step(i, x, state, self.temperature, self.tanh_constant)
+                probs.append(log_probs.exp().tolist())
+                x = c.embeds[i](log_probs.argmax().view(1))
         return probs
 
     def state_dict(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from nasbeyond.run import InlineExecutor, Store, run
 from nasbeyond.space import MLPSpace
 from nasbeyond.strategy import AgingEvolution
 from nasbeyond.testing import ToyEvaluator
+from tests.conftest import finished_trials
 
 TRIALS = 150
 DRIVER = f"""
@@ -30,18 +31,6 @@ run(space, AgingEvolution(space, seed=7, population_size=5), ToyEvaluator(sleep_
 """
 
 
-def finished(db_path) -> dict[int, float]:
-    if not db_path.exists():
-        return {}
-    db = sqlite3.connect(db_path, timeout=30)
-    try:
-        return dict(db.execute("SELECT id, finished FROM trials WHERE status != 'running'"))
-    except sqlite3.OperationalError:
-        return {}
-    finally:
-        db.close()
-
-
 def test_ten_random_kills_then_resume(tmp_path):
     rng = random.Random(0)
     run_dir = tmp_path / "run"
@@ -53,13 +42,13 @@ def test_ten_random_kills_then_resume(tmp_path):
             [sys.executable, "-c", DRIVER, str(run_dir)], start_new_session=True
         )
         deadline = time.time() + 60
-        while len(finished(db)) <= len(before) and time.time() < deadline:
+        while len(finished_trials(db)) <= len(before) and time.time() < deadline:
             time.sleep(0.01)  # wait until this driver is inside the loop
         time.sleep(rng.uniform(0, 0.05))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         kills += 1
-        now = finished(db)
+        now = finished_trials(db)
         assert all(now.get(k) == v for k, v in before.items()), "a finished trial changed"
         conn = sqlite3.connect(db)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -69,7 +58,7 @@ def test_ten_random_kills_then_resume(tmp_path):
             break
     assert kills == 10 and len(before) < TRIALS, "the run ended before 10 kills"
     subprocess.run([sys.executable, "-c", DRIVER, str(run_dir)], check=True, timeout=120)
-    after = finished(db)
+    after = finished_trials(db)
     assert len(after) == TRIALS
     assert all(after[k] == v for k, v in before.items())
     # the same archs, in the same order, as a run that was never interrupted
