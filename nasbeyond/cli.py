@@ -237,7 +237,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "export":
         from nasbeyond.export import export_best
 
-        print(export_best(args.run_dir, args.format, args.output))
+        done = export_best(args.run_dir, args.format, args.output)
+        print(done.path)
+        print(
+            f"  matches PyTorch within {done.max_abs_diff:.1e}; CPU latency (batch 1) "
+            f"{done.latency_ms:.3f} ms",
+            file=sys.stderr,
+        )
         return 0
     raise AssertionError(args.command)
 

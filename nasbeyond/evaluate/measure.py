@@ -46,21 +46,48 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 
 def measure_latency(
-    model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, warmup: int = 5
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    runs: int = 30,
+    warmup: int = 5,
+    backend: str = "torch",
 ) -> tuple[float, float]:
-    """Median and interquartile range (ms) of a batch-1 forward pass on the CPU, after warm-up,
-    with the calling thread's torch thread count."""
+    """Median and interquartile range (ms) of a batch-1 forward pass on the CPU after warm-up,
+    in PyTorch eager mode (``torch``, the calling thread count) or ONNX Runtime
+    (``onnxruntime``, the model exported to ONNX first)."""
     import copy
+    import tempfile
     import time
+    from pathlib import Path
 
     m = copy.deepcopy(model).cpu().eval()
     x = torch.randn(1, *input_shape)
+    if backend == "onnxruntime":
+        from nasbeyond.export import _onnxruntime, export_onnx
+
+        ort = _onnxruntime()
+        with tempfile.TemporaryDirectory() as d:
+            export_onnx(m, x, Path(d) / "m.onnx")
+            session = ort.InferenceSession(
+                str(Path(d) / "m.onnx"), providers=["CPUExecutionProvider"]
+            )
+
+        def forward() -> object:
+            return session.run(None, {"x": x.numpy()})
+    elif backend == "torch":
+
+        def forward() -> object:
+            with torch.inference_mode():
+                return m(x)
+    else:
+        from nasbeyond.exceptions import ConfigError
+
+        raise ConfigError(f"latency_backend: {backend!r}; allowed: torch, onnxruntime")
     times = []
-    with torch.inference_mode():
-        for i in range(warmup + runs):
-            start = time.perf_counter()
-            m(x)
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1000)
+    for i in range(warmup + runs):
+        start = time.perf_counter()
+        forward()
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1000)
     q1, med, q3 = (float(v) for v in torch.tensor(times).quantile(torch.tensor([0.25, 0.5, 0.75])))
     return med, q3 - q1

@@ -56,12 +56,16 @@ class MacroCNN(nn.Module):
         self.inputs: list[list[int]] = []
         convs: dict[str, nn.Module] = {}
         channels: list[int] = []
+        # Strides are known here, so a skip is average-pooled by a static factor (which keeps
+        # the model exportable to ONNX); with ceil_mode it lands on the size of its target.
+        self.scale: list[int] = []  # product of the strides up to each layer
         for i, spec in enumerate(layers):
             srcs = ([i - 1] if i > 0 else []) + list(spec["skips"])
             cin = sum(channels[j] for j in srcs) if srcs else task.input_shape[0]
             convs[f"L{spec.get('id', i)}"] = _ConvLayer(cin, spec)
             self.inputs.append(srcs)
             channels.append(spec["filters"])
+            self.scale.append((self.scale[i - 1] if i else 1) * spec["stride"])
         self.convs = nn.ModuleDict(convs)
         used = {j for srcs in self.inputs for j in srcs}
         self.outputs = [i for i in range(len(layers)) if i not in used]
@@ -74,13 +78,10 @@ class MacroCNN(nn.Module):
         outs: list[torch.Tensor] = []
         for conv, srcs in zip(self.convs.values(), self.inputs, strict=True):
             if srcs:
-                h, w = outs[srcs[0]].shape[-2:]
-                feats = [outs[srcs[0]]] + [
-                    outs[j]
-                    if outs[j].shape[-2:] == (h, w)
-                    else F.adaptive_avg_pool2d(outs[j], (h, w))
-                    for j in srcs[1:]
-                ]
+                feats = [outs[srcs[0]]]
+                for j in srcs[1:]:
+                    f = self.scale[srcs[0]] // self.scale[j]
+                    feats.append(F.avg_pool2d(outs[j], f, f, ceil_mode=True) if f > 1 else outs[j])
             else:
                 feats = [x]
             outs.append(conv(torch.cat(feats, dim=1) if len(feats) > 1 else feats[0]))

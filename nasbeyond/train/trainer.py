@@ -65,6 +65,7 @@ class Trainer:
     val_fraction: float = 0.15
     device: str = "auto"
     measure_latency: bool = False
+    latency_backend: str = "torch"  # or onnxruntime (pip install nasbeyond[onnx])
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", str(self.device)):
@@ -72,6 +73,10 @@ class Trainer:
         if self.dataset not in names("dataset"):
             raise ConfigError(
                 f"dataset: unknown dataset {self.dataset!r}; allowed: {', '.join(names('dataset'))}"
+            )
+        if self.latency_backend not in ("torch", "onnxruntime"):
+            raise ConfigError(
+                f"latency_backend is {self.latency_backend!r}; allowed: torch, onnxruntime"
             )
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer is {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
@@ -203,7 +208,7 @@ class Trainer:
             os.replace(tmp, path)  # a killed worker never leaves half a file under the real name
         extra = {}
         if self.measure_latency:
-            lat, iqr = measure_latency(model, task.input_shape)
+            lat, iqr = measure_latency(model, task.input_shape, backend=self.latency_backend)
             extra = {"latency_ms": lat, "latency_iqr_ms": iqr}
         cost = time.perf_counter() - start
         return Result(

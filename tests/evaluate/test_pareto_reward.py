@@ -90,6 +90,15 @@ def test_measured_latency_is_positive_and_orders_models():
     assert 0 < a < b and iqr >= 0
 
 
+def test_latency_backends():
+    pytest.importorskip("onnxruntime")
+    space, task = MLPSpace(), TaskShape((1, 8, 8), 10)
+    model = space.build({"widths": [64], "activation": "relu", "dropout": 0.0}, task)
+    assert measure_latency(model, task.input_shape, backend="onnxruntime")[0] > 0
+    with pytest.raises(ConfigError, match="latency_backend"):
+        measure_latency(model, task.input_shape, backend="tvm")
+
+
 def test_latency_aware_search_from_the_cli(tmp_path, capsys):
     run_dir = str(tmp_path / "mo")
     assert (
