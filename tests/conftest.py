@@ -13,6 +13,7 @@ SMALL_TASKS = {
     "macro-cnn": TaskShape((1, 12, 12), 3),
     "evolution-cnn": TaskShape((1, 12, 12), 3),
     "mlp": TaskShape((1, 8, 8), 4),
+    "mnasnet": TaskShape((3, 16, 16), 5),
     "nb201": TaskShape((3, 8, 8), 3),
 }
 

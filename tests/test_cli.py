@@ -105,7 +105,7 @@ def test_list_shows_every_registry():
 BAD = [
     (
         ["search", "--space", "nope"],
-        "space: unknown space 'nope'; allowed: evolution-cnn, macro-cnn, mlp, nb201",
+        "space: unknown space 'nope'; allowed: evolution-cnn, macro-cnn, mlp, mnasnet, nb201",
     ),
     (["search", "--strategy", "nope"], "strategy: unknown strategy 'nope'; allowed:"),
     (["search", "--dataset", "nope"], "dataset: unknown dataset 'nope'; allowed:"),

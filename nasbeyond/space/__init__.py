@@ -4,12 +4,14 @@ from nasbeyond.space._base import Decision, Space, TaskShape
 from nasbeyond.space.evolution_cnn import EvolutionCNNSpace
 from nasbeyond.space.macro_cnn import MacroCNNSpace
 from nasbeyond.space.mlp import MLPSpace
+from nasbeyond.space.mnasnet import MnasNetSpace
 from nasbeyond.space.nb201 import NB201Space
 
 __all__ = [
     "Decision",
     "EvolutionCNNSpace",
     "MLPSpace",
+    "MnasNetSpace",
     "MacroCNNSpace",
     "NB201Space",
     "Space",
