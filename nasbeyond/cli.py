@@ -105,8 +105,21 @@ def _search(exp: Any) -> int:
     exp.check()
     done = exp.store.count_finished()
     print(
-        f"search: space={c.space} strategy={c.strategy} dataset={c.dataset} trials={c.trials} "
-        f"workers={c.workers} run_dir={c.run_dir}",
+        "search: "
+        + " ".join(
+            f"{k}={v}"
+            for k, v in (
+                ("space", c.space),
+                ("strategy", c.strategy),
+                ("evaluator", c.evaluator),
+                ("dataset", c.dataset),
+                ("trials", c.trials),
+                ("budget_seconds", c.budget_seconds),
+                ("workers", c.workers),
+                ("run_dir", c.run_dir),
+            )
+            if v is not None
+        ),
         file=sys.stderr,
     )
     best = exp.run(progress=ProgressBar(done))

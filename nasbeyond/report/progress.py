@@ -28,20 +28,22 @@ class ProgressBar:
         self.tty = self.stream.isatty()
 
     def __call__(self, trial: Trial, done: int, total: int, best: Trial | None) -> None:
+        """``total`` 0 means no trial limit (a time budget): no bar, no ETA."""
         elapsed = time.monotonic() - self.start
-        new = done - self.first_done
-        eta = elapsed / new * (total - done) if new else 0.0
-        fill = round(self.width * done / total)
-        bar = "#" * fill + "-" * (self.width - fill)
         best_s = f"{best.reward:.4f}" if best and best.reward is not None else "-"
         status = (
             "ok" if trial.status == "ok" else f"FAILED ({(trial.error or '').splitlines()[0][:60]})"
         )
-        line = (
-            f"[{bar}] {done}/{total} best val {best_s} | elapsed {_clock(elapsed)} "
-            f"eta {_clock(eta)} | trial {trial.id} {status}"
-        )
-        if self.tty:
+        tail = f"best val {best_s} | elapsed {_clock(elapsed)}"
+        if total > 0:
+            new = done - self.first_done
+            eta = elapsed / new * (total - done) if new else 0.0
+            fill = round(self.width * done / total)
+            bar = "#" * fill + "-" * (self.width - fill)
+            line = f"[{bar}] {done}/{total} {tail} eta {_clock(eta)} | trial {trial.id} {status}"
+        else:
+            line = f"{done} trials {tail} | trial {trial.id} {status}"
+        if self.tty and total > 0:
             self.stream.write("\r\033[K" + line + ("\n" if done >= total else ""))
         else:
             self.stream.write(line + "\n")

@@ -123,7 +123,7 @@ def run(
                 ):
                     best = trial
                 if progress:
-                    progress(trial, finished, trials or finished, best)
+                    progress(trial, finished, trials or 0, best)  # 0: no trial limit
     finally:
         executor.shutdown()
     return best
@@ -302,13 +302,27 @@ def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:
     return space, strategy, evaluator
 
 
-def _search_identity(cfg: dict[str, Any]) -> dict[str, Any]:
-    # Settings that may change on resume without making it a different search.
-    return {
-        k: v
-        for k, v in cfg.items()
-        if k not in ("trials", "workers", "run_dir", "trial_timeout", "executor", "final_epochs")
+# Settings that may change on resume without making it a different search.
+_RUNTIME_SETTINGS = frozenset(
+    {
+        "trials",
+        "budget_seconds",
+        "workers",
+        "run_dir",
+        "trial_timeout",
+        "executor",
+        "address",
+        "cpus_per_trial",
+        "gpus_per_trial",
+        "max_retries",
+        "final_epochs",
+        "device",
     }
+)
+
+
+def _search_identity(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cfg.items() if k not in _RUNTIME_SETTINGS}
 
 
 def _create(kind: str, name: str, kwargs: dict[str, Any]) -> Any:
