@@ -32,7 +32,7 @@ lint: $(VENV)/.dev
 test: lint
 	$(BIN)/pytest
 
-BENCHES := overhead trainer nb201 pareto_nb201 scale
+BENCHES := overhead trainer nb201 pareto_nb201 scale latency_predictor
 
 bench: $(VENV)/.dev
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done

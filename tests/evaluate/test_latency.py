@@ -1,0 +1,27 @@
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from nasbeyond.evaluate.latency import LatencyPredictor, measure_ms, units
+from nasbeyond.exceptions import StoreError
+from nasbeyond.space import MLPSpace, TaskShape
+
+
+def test_predictor_tracks_measured_latency(tmp_path):
+    space, shape = MLPSpace(max_layers=4), (1, 32, 32)
+    rng = np.random.default_rng(0)
+    models = [space.build(space.sample(rng), TaskShape(shape, 10)) for _ in range(16)]
+    meas = [measure_ms(m, shape) for m in models]
+    lp = LatencyPredictor()
+    new = lp.profile(models[0], shape)  # identical units (same config and input) share a key
+    assert 0 < new == len(lp.table) <= len(units(models[0]))
+    assert lp.profile(models[0], shape) == 0
+    lp.fit(models[:8], shape, meas[:8])
+    pred = [lp.predict(m, shape) for m in models[8:]]
+    assert all(p > 0 for p in pred)
+    assert spearmanr(pred, meas[8:])[0] > 0.5  # ranks agree on wall-clock noise
+    again = LatencyPredictor.load(lp.save(tmp_path / "lp.json"))
+    assert again.predict(models[9], shape) == pytest.approx(lp.predict(models[9], shape))
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(StoreError, match="latency_predictor"):
+        LatencyPredictor.load(tmp_path / "bad.json")
