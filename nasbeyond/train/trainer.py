@@ -66,6 +66,7 @@ class Trainer:
     device: str = "auto"
     measure_latency: bool = False
     latency_backend: str = "torch"  # or onnxruntime (pip install nasbeyond[onnx])
+    latency_predictor: str | None = None  # a `nasbeyond latency profile` file: predict instead
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", str(self.device)):
@@ -206,10 +207,18 @@ class Trainer:
             tmp = path.with_suffix(".tmp")
             torch.save(model.state_dict(), tmp)
             os.replace(tmp, path)  # a killed worker never leaves half a file under the real name
-        extra = {}
-        if self.measure_latency:
+        extra: dict[str, float | str] = {}
+        if self.measure_latency and self.latency_predictor:
+            from nasbeyond.evaluate.latency import LatencyPredictor
+
+            predictor = LatencyPredictor.load(self.latency_predictor)
+            extra = {
+                "latency_ms": predictor.predict(model.cpu(), task.input_shape),
+                "latency_source": "predicted",
+            }
+        elif self.measure_latency:
             lat, iqr = measure_latency(model, task.input_shape, backend=self.latency_backend)
-            extra = {"latency_ms": lat, "latency_iqr_ms": iqr}
+            extra = {"latency_ms": lat, "latency_iqr_ms": iqr, "latency_source": "measured"}
         cost = time.perf_counter() - start
         return Result(
             "ok",

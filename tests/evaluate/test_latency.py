@@ -25,3 +25,57 @@ def test_predictor_tracks_measured_latency(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(StoreError, match="latency_predictor"):
         LatencyPredictor.load(tmp_path / "bad.json")
+
+
+def test_profile_from_the_cli_then_search_with_predicted_latency(tmp_path, capsys):
+    from nasbeyond.cli import main
+    from nasbeyond.run import Store
+
+    path = str(tmp_path / "lp.json")
+    assert (
+        main(
+            [
+                "latency",
+                "profile",
+                "--space",
+                "mlp",
+                "--input-shape",
+                "1,8,8",
+                "--archs",
+                "6",
+                "--output",
+                path,
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == path
+    assert (
+        main(
+            [
+                "search",
+                "--space",
+                "mlp",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "1",
+                "--reward",
+                "mnasnet",
+                "--target-latency",
+                "0.05ms",
+                "--evaluator-arg",
+                f"latency_predictor={path}",
+                "--trials",
+                "3",
+                "--executor",
+                "inline",
+                "--run-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
+    trials = Store(tmp_path / "r").trials()
+    assert all(t.metrics["latency_source"] == "predicted" for t in trials)
+    assert main(["latency", "profile", "--input-shape", "3,x"]) == 2
