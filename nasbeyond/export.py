@@ -15,6 +15,7 @@ from torch import nn
 
 from nasbeyond.evaluate.measure import measure_latency
 from nasbeyond.exceptions import ConfigError, StoreError
+from nasbeyond.extras import require
 
 FORMATS = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
 TOLERANCE = 1e-5
@@ -28,13 +29,7 @@ class Exported:
 
 
 def _onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ConfigError(
-            "format: 'onnx' needs ONNX Runtime; install it with `pip install nasbeyond[onnx]`"
-        ) from None
-    return onnxruntime
+    return require("onnxruntime", "onnx", "format", "'onnx'")
 
 
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:

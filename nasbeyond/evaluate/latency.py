@@ -6,28 +6,23 @@ end. Predictions cost microseconds where measurements cost a forward pass per ru
 from __future__ import annotations
 
 import copy
+import functools
 import json
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from nasbeyond.evaluate.measure import timings_ms
 from nasbeyond.exceptions import StoreError
 
 
-def _low_ms(fn: object, runs: int, warmup: int) -> float:
+def _low_ms(fn: Callable[[], object], runs: int, warmup: int) -> float:
     """The 10th percentile of ``runs`` timings: on a shared machine the low tail is the
     repeatable part of a latency; the median drifts with other load."""
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + runs):
-            start = time.perf_counter()
-            fn()  # type: ignore[operator]
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1000)
-    return float(np.percentile(times, 10))
+    return float(np.percentile(timings_ms(fn, runs, warmup), 10))
 
 
 def units(model: nn.Module) -> list[nn.Module]:
@@ -77,8 +72,9 @@ class LatencyPredictor:
         for unit, key, shape in _unit_inputs(model, input_shape):
             if key in self.table:
                 continue
-            u, x = copy.deepcopy(unit).eval(), torch.randn(*shape)
-            self.table[key] = _low_ms(lambda u=u, x=x: u(x), runs, warmup)
+            self.table[key] = _low_ms(
+                functools.partial(copy.deepcopy(unit).eval(), torch.randn(*shape)), runs, warmup
+            )
             new += 1
         return new
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from nasbeyond.exceptions import ConfigError
 
 
 def count_params(model: nn.Module) -> int:
@@ -45,6 +53,21 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return total
 
 
+LATENCY_BACKENDS = ("torch", "onnxruntime")
+
+
+def timings_ms(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
+    """Wall time (ms) of ``runs`` calls of ``fn`` after ``warmup`` untimed ones, no autograd."""
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            start = time.perf_counter()
+            fn()
+            if i >= warmup:
+                times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
 def measure_latency(
     model: nn.Module,
     input_shape: tuple[int, ...],
@@ -55,13 +78,11 @@ def measure_latency(
     """Median and interquartile range (ms) of a batch-1 forward pass on the CPU after warm-up,
     in PyTorch eager mode (``torch``, the calling thread count) or ONNX Runtime
     (``onnxruntime``, the model exported to ONNX first)."""
-    import copy
-    import tempfile
-    import time
-    from pathlib import Path
-
+    if backend not in LATENCY_BACKENDS:
+        raise ConfigError(f"latency_backend: {backend!r}; allowed: {', '.join(LATENCY_BACKENDS)}")
     m = copy.deepcopy(model).cpu().eval()
     x = torch.randn(1, *input_shape)
+    forward: Callable[[], object] = lambda: m(x)  # noqa: E731
     if backend == "onnxruntime":
         from nasbeyond.export import _onnxruntime, export_onnx
 
@@ -71,23 +92,7 @@ def measure_latency(
             session = ort.InferenceSession(
                 str(Path(d) / "m.onnx"), providers=["CPUExecutionProvider"]
             )
-
-        def forward() -> object:
-            return session.run(None, {"x": x.numpy()})
-    elif backend == "torch":
-
-        def forward() -> object:
-            with torch.inference_mode():
-                return m(x)
-    else:
-        from nasbeyond.exceptions import ConfigError
-
-        raise ConfigError(f"latency_backend: {backend!r}; allowed: torch, onnxruntime")
-    times = []
-    for i in range(warmup + runs):
-        start = time.perf_counter()
-        forward()
-        if i >= warmup:
-            times.append((time.perf_counter() - start) * 1000)
-    q1, med, q3 = (float(v) for v in torch.tensor(times).quantile(torch.tensor([0.25, 0.5, 0.75])))
+        forward = lambda: session.run(None, {"x": x.numpy()})  # noqa: E731
+    times = torch.tensor(timings_ms(forward, runs, warmup))
+    q1, med, q3 = (float(v) for v in times.quantile(torch.tensor([0.25, 0.5, 0.75])))
     return med, q3 - q1

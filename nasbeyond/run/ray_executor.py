@@ -15,18 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from nasbeyond.exceptions import ConfigError
+from nasbeyond.extras import require
 from nasbeyond.run.executor import Executor, Job, evaluate_safely
 from nasbeyond.trial import Evaluator, Result
 
 
 def _require_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(
-            "executor: 'ray' needs Ray; install it with `pip install nasbeyond[ray]`"
-        ) from None
-    return ray
+    return require("ray", "ray", "executor", "'ray'")
 
 
 def _warm_up() -> int:

@@ -21,6 +21,7 @@ from nasbeyond.arch import Arch
 from nasbeyond.data import load_dataset, stratified_split
 from nasbeyond.data._base import Dataset
 from nasbeyond.evaluate import count_macs, count_params, measure_latency
+from nasbeyond.evaluate.measure import LATENCY_BACKENDS
 from nasbeyond.exceptions import ConfigError, StoreError, TrialError
 from nasbeyond.registry import names, register
 from nasbeyond.space import Space, TaskShape
@@ -75,9 +76,10 @@ class Trainer:
             raise ConfigError(
                 f"dataset: unknown dataset {self.dataset!r}; allowed: {', '.join(names('dataset'))}"
             )
-        if self.latency_backend not in ("torch", "onnxruntime"):
+        if self.latency_backend not in LATENCY_BACKENDS:
             raise ConfigError(
-                f"latency_backend is {self.latency_backend!r}; allowed: torch, onnxruntime"
+                f"latency_backend is {self.latency_backend!r}; allowed: "
+                + ", ".join(LATENCY_BACKENDS)
             )
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer is {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
