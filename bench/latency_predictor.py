@@ -34,7 +34,7 @@ def scores(pred: np.ndarray, meas: np.ndarray) -> tuple[float, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--fit", type=int, default=30)
+    p.add_argument("--fit", type=int, default=60)
     p.add_argument("--test", type=int, default=100)
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()

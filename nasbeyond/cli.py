@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--space-arg", dest="space_args", type=_kv, action="append", default=[], metavar="KEY=VALUE"
     )
     prof.add_argument("--input-shape", default="3,32,32", help="C,H,W of one input")
-    prof.add_argument("--archs", type=int, default=30, help="random archs measured end to end")
+    prof.add_argument("--archs", type=int, default=60, help="random archs measured end to end")
     prof.add_argument("--output", help="default: ~/.cache/nasbeyond/latency/SPACE-HOST-SHAPE.json")
     return p
 

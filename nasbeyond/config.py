@@ -50,6 +50,8 @@ class RunConfig:
     reward: str = "accuracy"  # accuracy, mnasnet (soft) or mnasnet-hard
     target_latency: str | None = None  # the MnasNet target T, e.g. 5ms
     objectives: str | None = None  # multi-objective, e.g. accuracy,latency (nsga2 uses them)
+    max_params: float | None = None  # hard constraints: bigger models get reward 0, untrained
+    max_macs: float | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
@@ -138,6 +140,8 @@ class RunConfig:
             ("lr", self.lr is None or self.lr > 0, "> 0"),
             ("trial_timeout", self.trial_timeout is None or self.trial_timeout > 0, "> 0"),
             ("final_epochs", self.final_epochs >= 0, ">= 0"),
+            ("max_params", self.max_params is None or self.max_params > 0, "> 0"),
+            ("max_macs", self.max_macs is None or self.max_macs > 0, "> 0"),
             ("seed", self.seed >= 0, ">= 0"),
             ("cpus_per_trial", self.cpus_per_trial > 0, "> 0"),
             ("gpus_per_trial", self.gpus_per_trial >= 0, ">= 0"),

@@ -15,6 +15,8 @@ SMALL_TASKS = {
     "mlp": TaskShape((1, 8, 8), 4),
     "mnasnet": TaskShape((3, 16, 16), 5),
     "nb201": TaskShape((3, 8, 8), 3),
+    "nasnet": TaskShape((1, 12, 12), 3),
+    "darts": TaskShape((3, 12, 12), 3),
 }
 
 

@@ -120,3 +120,28 @@ def hypervolume_2d(points: Sequence[Sequence[float]], ref: Sequence[float]) -> f
             area += (x - ref[0]) * (y - best_y)
             best_y = y
     return area
+
+
+def front_summary(
+    metrics: Sequence[tuple[int, dict[str, Any]]], objectives: str | Sequence[str]
+) -> dict[str, Any]:
+    """The Pareto front of ``(trial id, metrics)`` pairs under ``objectives``: the front's trial
+    ids (best first objective first) and, for two objectives, its hypervolume with every
+    objective scaled to [0, 1] by the range the trials span (reference point: the worst value
+    seen of each), so 1.0 would be one trial best at both."""
+    objs = parse_objectives(objectives)
+    scored = [(tid, m) for tid, m in metrics if all(o.metric in m for o in objs)]
+    points = [[o.value(m) for o in objs] for _, m in scored]
+    front = sorted(pareto_front(points), key=lambda i: -points[i][0])
+    hv = None
+    if len(objs) == 2 and points:
+        lo = [min(p[k] for p in points) for k in range(2)]
+        span = [max(p[k] for p in points) - lo[k] or 1.0 for k in range(2)]
+        scaled = [[(p[k] - lo[k]) / span[k] for k in range(2)] for p in points]
+        hv = hypervolume_2d([scaled[i] for i in front], (0.0, 0.0))
+    return {
+        "objectives": [f"{o.metric}:{'max' if o.maximize else 'min'}" for o in objs],
+        "trials": [scored[i][0] for i in front],
+        "scored": len(scored),
+        "hypervolume": hv,
+    }

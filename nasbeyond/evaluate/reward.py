@@ -46,7 +46,7 @@ class MnasNetReward:
         raise ConfigError(f"reward: {name!r}; allowed: {', '.join(REWARDS)}")
 
     def __call__(self, r: Result) -> Result:
-        if r.status != "ok" or r.reward is None:
+        if r.status != "ok" or r.reward is None or "constraint" in r.metrics:
             return r
         lat = r.metrics.get("latency_ms")
         if lat is None:

@@ -22,7 +22,9 @@ def trials_table(trials: Sequence[Trial], describe: Callable[[Arch], str]) -> st
                 f"{m['params']:,}" if "params" in m else "-",
                 f"{m['macs'] / 1e6:.1f}M" if "macs" in m else "-",
                 f"{t.cost_s:.1f}",
-                describe(t.arch) if t.status == "ok" else (t.error or "").splitlines()[0][:70],
+                (describe(t.arch) + (f"  [{m['constraint']}]" if "constraint" in m else ""))
+                if t.status == "ok"
+                else (t.error or "").splitlines()[0][:70],
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
@@ -32,17 +34,25 @@ def trials_table(trials: Sequence[Trial], describe: Callable[[Arch], str]) -> st
 
 
 def pareto_table(trials: Sequence[Trial], objectives: str, describe: Callable[[Arch], str]) -> str:
-    """The non-dominated trials under ``objectives``, best first objective first."""
-    from nasbeyond.evaluate.pareto import pareto_front, parse_objectives
+    """The non-dominated trials under ``objectives``, best first objective first, with the
+    front's hypervolume (two objectives)."""
+    from nasbeyond.evaluate.pareto import front_summary
 
-    objs = parse_objectives(objectives)
-    scored = [t for t in trials if all(o.metric in t.metrics for o in objs)]
-    points = [[o.value(t.metrics) for o in objs] for t in scored]
-    front = sorted(pareto_front(points), key=lambda i: -points[i][0])
-    names = [o.metric for o in objs]
-    lines = [f"Pareto front ({len(front)} of {len(scored)} trials): " + " vs ".join(names)]
-    for i in front:
-        t = scored[i]
+    summary = front_summary([(t.id, t.metrics) for t in trials], objectives)
+    names = [o.split(":")[0] for o in summary["objectives"]]
+    hv = summary["hypervolume"]
+    lines = [
+        f"Pareto front ({len(summary['trials'])} of {summary['scored']} trials): "
+        + " vs ".join(names)
+        + (
+            f"; hypervolume {hv:.4f} (objectives scaled to the range seen)"
+            if hv is not None
+            else ""
+        )
+    ]
+    by_id = {t.id: t for t in trials}
+    for tid in summary["trials"]:
+        t = by_id[tid]
         vals = "  ".join(f"{n}={t.metrics[n]:.4g}" for n in names)
         lines.append(f"  trial {t.id}: {vals}  {describe(t.arch)}")
     return "\n".join(lines)

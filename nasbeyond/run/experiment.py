@@ -179,6 +179,13 @@ class Experiment:
         self.store.put("config", c.to_dict())
         executor = make_executor(c)
         start = time.time()
+
+        def on_trial(trial: Trial, finished: int, total: int, best: Trial | None) -> None:
+            if c.objectives:  # the front so far, kept in the store beside the trials
+                self.store.put("pareto", self.pareto())
+            if progress:
+                progress(trial, finished, total, best)
+
         best = run(
             self.space,
             self.strategy,
@@ -190,10 +197,23 @@ class Experiment:
             shape=reward_shaper(c),
             budget=Budget(epochs=c.epochs),
             seed=c.seed,
-            progress=progress,
+            progress=on_trial,
         )
         self.store.put("search_s", self.store.get("search_s", 0.0) + time.time() - start)
         return best
+
+    def pareto(self) -> dict[str, Any]:
+        """The Pareto front of the finished trials under the config's ``objectives``: trial
+        ids and hypervolume (see ``front_summary``)."""
+        from nasbeyond.evaluate.pareto import front_summary
+
+        if not self.config.objectives:
+            raise ConfigError(
+                "objectives: this search has none; e.g. --objectives accuracy,latency"
+            )
+        return front_summary(
+            [(t.id, t.metrics) for t in self.store.trials("ok")], self.config.objectives
+        )
 
     def final_report(self) -> FinalReport | None:
         """Test accuracy of the best trial (after retraining it for ``final_epochs`` on the whole

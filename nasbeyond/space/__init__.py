@@ -1,6 +1,7 @@
 """Search spaces: the Space contract and the built-in spaces."""
 
 from nasbeyond.space._base import Decision, Space, TaskShape
+from nasbeyond.space.cells import DARTSSpace, NASNetSpace
 from nasbeyond.space.evolution_cnn import EvolutionCNNSpace
 from nasbeyond.space.macro_cnn import MacroCNNSpace
 from nasbeyond.space.mlp import MLPSpace
@@ -8,11 +9,13 @@ from nasbeyond.space.mnasnet import MnasNetSpace
 from nasbeyond.space.nb201 import NB201Space
 
 __all__ = [
+    "DARTSSpace",
     "Decision",
     "EvolutionCNNSpace",
     "MLPSpace",
     "MnasNetSpace",
     "MacroCNNSpace",
+    "NASNetSpace",
     "NB201Space",
     "Space",
     "TaskShape",

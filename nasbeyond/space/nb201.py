@@ -19,6 +19,7 @@ from nasbeyond.arch import Arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
 from nasbeyond.space._base import Decision, Space, TaskShape
+from nasbeyond.space.cells import Cell, cell_op
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), benchmark order
@@ -40,38 +41,14 @@ def from_arch_str(text: str) -> Arch:
     return {"edges": ops}
 
 
-class _ReLUConvBN(nn.Sequential):
-    def __init__(self, c: int, k: int) -> None:
-        super().__init__(nn.ReLU(), nn.Conv2d(c, c, k, 1, k // 2, bias=False), nn.BatchNorm2d(c))
-
-
-class _Zero(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mul(0.0)
-
-
-def _op(name: str, c: int) -> nn.Module:
-    if name == "none":
-        return _Zero()
-    if name == "skip_connect":
-        return nn.Identity()
-    if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, 1, 1, count_include_pad=False)
-    return _ReLUConvBN(c, 1 if name == "nor_conv_1x1" else 3)
-
-
-class _Cell(nn.Module):
-    def __init__(self, ops: Sequence[str], c: int) -> None:
-        super().__init__()
-        self.edges = nn.ModuleList(_op(o, c) for o in ops)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for j in (1, 2, 3):
-            nodes.append(
-                sum(self.edges[k](nodes[src]) for k, (dst, src) in enumerate(EDGES) if dst == j)
-            )
-        return nodes[3]
+def _cell(ops: Sequence[str], c: int) -> Cell:
+    """The benchmark's cell through the shared cell builder: node j sums one op per earlier
+    node; the cell returns node 3."""
+    nodes = [
+        [(src, cell_op(ops[k], c)) for k, (dst, src) in enumerate(EDGES) if dst == j]
+        for j in (1, 2, 3)
+    ]
+    return Cell(nodes, ["add"] * 3, [3], c)
 
 
 class _Reduction(nn.Module):
@@ -105,7 +82,7 @@ class NB201Net(nn.Sequential):
             width = c * 2**stage
             if stage:
                 layers.append(_Reduction(width // 2, width))
-            layers += [_Cell(ops, width) for _ in range(n)]
+            layers += [_cell(ops, width) for _ in range(n)]
         layers += [
             nn.BatchNorm2d(c * 4),
             nn.ReLU(),
@@ -166,6 +143,14 @@ class NB201Space(Space):
 
     def describe(self, arch: Arch) -> str:
         return to_arch_str(arch)
+
+    def graph(self, arch: Arch) -> list[tuple[str, list[tuple[str, list[tuple[int, str]]]]]]:
+        ops = self.validate(arch)["edges"]
+        nodes: list[tuple[str, list[tuple[int, str]]]] = [("in", [])]
+        for j in (1, 2, 3):
+            edges = [(src, ops[k]) for k, (dst, src) in enumerate(EDGES) if dst == j]
+            nodes.append(("out" if j == 3 else str(j), [e for e in edges if e[1] != "none"]))
+        return [("cell", nodes)]
 
     def index(self, arch: Arch) -> int:
         """The benchmark's own index of an arch (base-5 digits in edge order are NOT it; the

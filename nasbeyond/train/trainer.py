@@ -66,6 +66,8 @@ class Trainer:
     val_fraction: float = 0.15
     device: str = "auto"
     measure_latency: bool = False
+    max_params: float | None = None  # hard constraints, checked before training
+    max_macs: float | None = None
     latency_backend: str = "torch"  # or onnxruntime (pip install nasbeyond[onnx])
     latency_predictor: str | None = None  # a `nasbeyond latency profile` file: predict instead
 
@@ -190,6 +192,11 @@ class Trainer:
         task = self.task()
         model = self.space.build(arch, task)
         params, macs = count_params(model), count_macs(model, task.input_shape)
+        broken = constraint_violation(params, macs, self.max_params, self.max_macs)
+        if broken:
+            # Infeasible: reward 0 without training, so every strategy learns to avoid it.
+            cost = time.perf_counter() - start
+            return Result("ok", 0.0, {"params": params, "macs": macs, "constraint": broken}, cost)
         model.to(self.torch_device())
         s = self.splits()
         inherited = 0
@@ -270,6 +277,17 @@ class Trainer:
         d = self.data()
         dev = self.torch_device()
         return self.accuracy(self.load_model(arch, weights), d.x_test.to(dev), d.y_test.to(dev))
+
+
+def constraint_violation(
+    params: int, macs: int, max_params: float | None, max_macs: float | None
+) -> str | None:
+    """Which hard constraint a model breaks, as text, or None."""
+    if max_params is not None and params > max_params:
+        return f"params {params:,} > max_params {max_params:,.0f}"
+    if max_macs is not None and macs > max_macs:
+        return f"macs {macs:,} > max_macs {max_macs:,.0f}"
+    return None
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:

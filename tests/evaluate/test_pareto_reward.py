@@ -9,6 +9,8 @@ from nasbeyond.evaluate import measure_latency
 from nasbeyond.evaluate.nb201_table import NB201TableEvaluator, load_table
 from nasbeyond.evaluate.pareto import (
     crowding,
+    dominates,
+    front_summary,
     hypervolume_2d,
     nondominated_sort,
     pareto_front,
@@ -17,6 +19,7 @@ from nasbeyond.evaluate.pareto import (
 from nasbeyond.evaluate.reward import MnasNetReward, mnasnet_reward, parse_ms
 from nasbeyond.evaluate.simulate import simulate
 from nasbeyond.exceptions import ConfigError
+from nasbeyond.run.store import Store
 from nasbeyond.space import MLPSpace, NB201Space, TaskShape
 from nasbeyond.strategy import NSGA2, RandomSearch
 from nasbeyond.trial import Result
@@ -127,7 +130,15 @@ def test_latency_aware_search_from_the_cli(tmp_path, capsys):
     )
     assert main(["show", run_dir]) == 0
     out = capsys.readouterr().out
-    assert "Pareto front (" in out and "latency_ms=" in out
+    assert "Pareto front (" in out and "latency_ms=" in out and "hypervolume 0." in out
+    stored = Store(run_dir, create=False).get("pareto")
+    trials = {t.id: t.metrics for t in Store(run_dir, create=False).trials("ok")}
+    assert stored["scored"] == 60 and 0 < stored["hypervolume"] <= 1
+    # the stored front is exactly the non-dominated set of the stored trials
+    pts = {i: (m["val_acc"], -m["latency_ms"]) for i, m in trials.items()}
+    for i in pts:
+        dominated = any(dominates(pts[j], pts[i]) for j in pts)
+        assert (i in stored["trials"]) == (not dominated)
     assert (
         main(
             [
@@ -148,6 +159,35 @@ def test_latency_aware_search_from_the_cli(tmp_path, capsys):
         == 2
     )  # no target latency
     assert "target_latency" in capsys.readouterr().err
+
+
+def test_front_summary_hypervolume_is_scaled():
+    metrics = [(1, {"val_acc": 0.9, "latency_ms": 10.0}), (2, {"val_acc": 0.5, "latency_ms": 1.0})]
+    metrics.append((3, {"val_acc": 0.4, "latency_ms": 5.0}))  # dominated by 2
+    s = front_summary(metrics, "accuracy,latency")
+    assert s["trials"] == [1, 2] and s["scored"] == 3
+    # scaled: trial 1 = (1, 0), trial 2 = (0.2, 1): area = 1 * 0 + 0.2 * 1
+    assert s["hypervolume"] == pytest.approx(0.2)
+
+
+def test_parameter_and_mac_constraints(tmp_path, capsys):
+    run_dir = str(tmp_path / "c")
+    argv = ["search", "--space", "mlp", "--dataset", "digits", "--epochs", "1", "--trials", "8"]
+    argv += ["--max-params", "20000", "--executor", "inline", "--run-dir", run_dir]
+    assert main(argv) == 0
+    trials = Store(run_dir, create=False).trials("ok")
+    over = [t for t in trials if t.metrics["params"] > 20000]
+    under = [t for t in trials if t.metrics["params"] <= 20000]
+    assert over and under, "the seed should draw models on both sides of the limit"
+    for t in over:  # not trained, reward 0, the reason kept
+        assert t.reward == 0.0 and "val_acc" not in t.metrics
+        assert t.metrics["constraint"].startswith("params ")
+    assert all("val_acc" in t.metrics and t.reward > 0.5 for t in under)
+    capsys.readouterr()
+    assert main(["show", run_dir]) == 0
+    assert "> max_params 20,000]" in capsys.readouterr().out
+    assert main(argv[:-2] + ["--max-macs", "-1", "--check"]) == 2
+    assert "max_macs" in capsys.readouterr().err
 
 
 def test_mnasnet_reward_search_with_measured_latency(tmp_path):
