@@ -111,10 +111,15 @@ class RunConfig:
             ("strategy", "strategy"),
             ("evaluator", "evaluator"),
         ):
-            if getattr(self, name) not in names(kind):
+            if name == "space" and ":" in self.space:
+                from nasbeyond.space.user import load_function
+
+                load_function(self.space)  # a user-defined space: FILE.py:FUNCTION
+            elif getattr(self, name) not in names(kind):
                 raise ConfigError(
                     f"{name}: unknown {kind} {getattr(self, name)!r}; allowed: "
                     f"{', '.join(names(kind))}"
+                    + (" or FILE.py:FUNCTION (a user-defined space)" if name == "space" else "")
                 )
         from nasbeyond.evaluate.pareto import parse_objectives
         from nasbeyond.evaluate.reward import REWARDS, parse_ms

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from nasbeyond.config import RunConfig
-from nasbeyond.space import TaskShape
+from nasbeyond.registry import create
+from nasbeyond.space import FunctionSpace, TaskShape
 
 SMALL_TASKS = {
     "macro-cnn": TaskShape((1, 12, 12), 3),
@@ -17,7 +19,16 @@ SMALL_TASKS = {
     "nb201": TaskShape((3, 8, 8), 3),
     "nasnet": TaskShape((1, 12, 12), 3),
     "darts": TaskShape((3, 12, 12), 3),
+    "user": TaskShape((1, 12, 12), 3),
 }
+EXAMPLE_SPACE = str(Path(__file__).resolve().parents[1] / "examples" / "user_space.py") + ":build"
+
+
+def make_space(name: str):
+    """A registered space by name, or "user": the README's user-defined example space."""
+    if name == "user":
+        return FunctionSpace(reference=EXAMPLE_SPACE)
+    return create("space", name)
 
 
 @pytest.fixture

@@ -7,16 +7,16 @@ import torch
 
 from nasbeyond.cli import main
 from nasbeyond.export import FORMATS, export_model
-from nasbeyond.registry import create, names
-from tests.conftest import SMALL_TASKS
+from nasbeyond.registry import names
+from tests.conftest import SMALL_TASKS, make_space
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
-@pytest.mark.parametrize("space_name", names("space"))
+@pytest.mark.parametrize("space_name", [*names("space"), "user"])
 def test_every_space_exports(tmp_path, space_name, fmt):
-    space = create("space", space_name)
+    space = make_space(space_name)
     task = SMALL_TASKS[space_name]
     for seed in range(2):
         model = space.build(space.sample(np.random.default_rng(seed)), task)

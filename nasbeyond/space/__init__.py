@@ -7,11 +7,14 @@ from nasbeyond.space.macro_cnn import MacroCNNSpace
 from nasbeyond.space.mlp import MLPSpace
 from nasbeyond.space.mnasnet import MnasNetSpace
 from nasbeyond.space.nb201 import NB201Space
+from nasbeyond.space.user import Choices, FunctionSpace
 
 __all__ = [
+    "Choices",
     "DARTSSpace",
     "Decision",
     "EvolutionCNNSpace",
+    "FunctionSpace",
     "MLPSpace",
     "MnasNetSpace",
     "MacroCNNSpace",

@@ -12,15 +12,15 @@ import torch
 from nasbeyond.arch import arch_key
 from nasbeyond.evaluate import count_macs, count_params
 from nasbeyond.exceptions import SpaceError
-from nasbeyond.registry import create, names
-from tests.conftest import SMALL_TASKS
+from nasbeyond.registry import names
+from tests.conftest import SMALL_TASKS, make_space
 
 SPACES = names("space")
 
 
-@pytest.fixture(params=SPACES)
+@pytest.fixture(params=[*SPACES, "user"])
 def space(request):
-    return create("space", request.param)
+    return make_space(request.param)
 
 
 def test_every_space_has_a_small_task():

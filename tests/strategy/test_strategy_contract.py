@@ -11,12 +11,13 @@ from nasbeyond.arch import arch_key
 from nasbeyond.registry import create, names
 from nasbeyond.testing import pseudo_reward
 from nasbeyond.trial import Trial
+from tests.conftest import make_space
 
-PAIRS = [(st, sp) for st in names("strategy") for sp in names("space")]
+PAIRS = [(st, sp) for st in names("strategy") for sp in [*names("space"), "user"]]
 
 
 def make(strategy: str, space: str, seed: int = 0):
-    return create("strategy", strategy, space=create("space", space), seed=seed)
+    return create("strategy", strategy, space=make_space(space), seed=seed)
 
 
 def drive(strategy, n: int, fail_every: int = 0, start_id: int = 1) -> list[str]:
