@@ -20,6 +20,7 @@ SMALL_TASKS = {
     "nasnet": TaskShape((1, 12, 12), 3),
     "darts": TaskShape((3, 12, 12), 3),
     "user": TaskShape((1, 12, 12), 3),
+    "transformer": TaskShape((16,), 3, vocab_size=16),
 }
 EXAMPLE_SPACE = str(Path(__file__).resolve().parents[1] / "examples" / "user_space.py") + ":build"
 

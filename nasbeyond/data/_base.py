@@ -23,10 +23,11 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    vocab_size: int = 0  # token datasets: inputs are token ids 0..vocab_size-1 (0 = padding)
 
     @property
     def task(self) -> TaskShape:
-        return TaskShape(tuple(self.x_train.shape[1:]), self.num_classes)
+        return TaskShape(tuple(self.x_train.shape[1:]), self.num_classes, self.vocab_size)
 
 
 def stratified_split(

@@ -7,6 +7,7 @@ from nasbeyond.space.macro_cnn import MacroCNNSpace
 from nasbeyond.space.mlp import MLPSpace
 from nasbeyond.space.mnasnet import MnasNetSpace
 from nasbeyond.space.nb201 import NB201Space
+from nasbeyond.space.transformer import TransformerSpace
 from nasbeyond.space.user import Choices, FunctionSpace
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "NB201Space",
     "Space",
     "TaskShape",
+    "TransformerSpace",
 ]

@@ -27,6 +27,7 @@ class TaskShape:
 
     input_shape: tuple[int, ...]  # one sample, without the batch dimension
     num_classes: int
+    vocab_size: int = 0  # > 0: inputs are token ids (carried as floats), e.g. (seq_len,)
 
 
 class Space(ABC):
