@@ -86,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--format", default="torchscript")
     e.add_argument("--output")
+    d = sub.add_parser("draw", help="draw an arch (a run's best, a trial, or --arch) as SVG")
+    d.add_argument("run_dir", nargs="?")
+    d.add_argument("--trial", type=int, help="a trial of the run (default: the best)")
+    d.add_argument("--space", help="with --arch: the space it belongs to")
+    d.add_argument(
+        "--space-arg", dest="space_args", type=_kv, action="append", default=[], metavar="KEY=VALUE"
+    )
+    d.add_argument("--arch", help="arch JSON, or a file holding it")
+    d.add_argument("--output", help="the SVG file to write")
     sub.add_parser("list", help="every registered space, strategy, evaluator and dataset")
     lat = sub.add_parser("latency", help="latency tools")
     lsub = lat.add_subparsers(dest="latency_command", required=True, parser_class=_Parser)
@@ -169,6 +178,39 @@ def _read_arch(text: str) -> dict[str, Any]:
     if not isinstance(arch, dict):
         raise ConfigError(f"{source}: expected a JSON object, got {type(arch).__name__}")
     return arch
+
+
+def _draw(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nasbeyond.report.draw import to_svg
+    from nasbeyond.run.experiment import Experiment, make_space
+
+    if args.run_dir:
+        exp = Experiment.resume(args.run_dir)
+        if args.trial is not None:
+            trial = exp.store.trial(args.trial)
+        else:
+            best = exp.store.best(1)
+            if not best:
+                raise ConfigError(f"run_dir: {args.run_dir} has no successful trial to draw")
+            trial = best[0]
+        space, arch = exp.space, trial.arch
+        title = f"trial {trial.id} of {args.run_dir}" + (
+            f": reward {trial.reward:.4f}" if trial.reward is not None else ""
+        )
+        out = Path(args.output or Path(args.run_dir) / f"trial-{trial.id}.svg")
+    else:
+        if not args.space or not args.arch:
+            raise ConfigError("draw: give a RUN_DIR, or --space and --arch")
+        space = make_space(args.space, dict(args.space_args))
+        arch, title = _read_arch(args.arch), args.space
+        out = Path(args.output or "arch.svg")
+    space.validate(arch)
+    out.write_text(to_svg(space.graph(arch), title))
+    print(out)
+    print(f"  {space.describe(arch)}", file=sys.stderr)
+    return 0
 
 
 def _latency_profile(args: argparse.Namespace) -> int:
@@ -304,6 +346,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "latency":
         return _latency_profile(args)
+    if args.command == "draw":
+        return _draw(args)
     if args.command == "export":
         from nasbeyond.export import export_best
 

@@ -115,6 +115,9 @@ class RunConfig:
                 from nasbeyond.space.user import load_function
 
                 load_function(self.space)  # a user-defined space: FILE.py:FUNCTION
+                target, _, fn = self.space.rpartition(":")
+                if target.endswith(".py"):  # absolute, so resume works from anywhere
+                    self.space = f"{Path(target).resolve()}:{fn}"
             elif getattr(self, name) not in names(kind):
                 raise ConfigError(
                     f"{name}: unknown {kind} {getattr(self, name)!r}; allowed: "

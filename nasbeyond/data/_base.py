@@ -24,10 +24,12 @@ class Dataset:
     y_test: torch.Tensor
     num_classes: int
     vocab_size: int = 0  # token datasets: inputs are token ids 0..vocab_size-1 (0 = padding)
+    categories: tuple[int, ...] = ()  # tabular: cardinalities of the leading categorical columns
 
     @property
     def task(self) -> TaskShape:
-        return TaskShape(tuple(self.x_train.shape[1:]), self.num_classes, self.vocab_size)
+        shape = tuple(self.x_train.shape[1:])
+        return TaskShape(shape, self.num_classes, self.vocab_size, self.categories)
 
 
 def stratified_split(
@@ -51,9 +53,11 @@ def make_dataset(
     y_train: np.ndarray,
     x_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
+    categories: tuple[int, ...] = (),
 ) -> Dataset:
     """Carve a test split if none is given, standardise with the training statistics
-    (per channel for images, per column for flat features) and convert to tensors."""
+    (per channel for images, per column for flat features; the leading ``len(categories)``
+    columns hold category codes and are left as they are) and convert to tensors."""
     y_train = np.asarray(y_train, dtype=np.int64)
     if len(np.unique(y_train)) < 2:
         raise DataError(
@@ -77,6 +81,8 @@ def make_dataset(
     axes = (0, 2, 3) if x_train.ndim == 4 else (0,)
     mean = x_train.mean(axis=axes, keepdims=True)
     std = x_train.std(axis=axes, keepdims=True) + 1e-6
+    if categories:
+        mean[..., : len(categories)], std[..., : len(categories)] = 0.0, 1.0
     num_classes = int(max(y_train.max(), np.max(y_test)) + 1)
     return Dataset(
         name=name,
@@ -85,4 +91,5 @@ def make_dataset(
         x_test=torch.from_numpy((x_test - mean) / std),
         y_test=torch.from_numpy(np.asarray(y_test, dtype=np.int64)),
         num_classes=num_classes,
+        categories=tuple(categories),
     )

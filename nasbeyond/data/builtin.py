@@ -190,8 +190,10 @@ def image_folder(data_dir: str | None = None, image_size: int | None = None) -> 
 
 @register("dataset", "csv")
 def csv(data_dir: str | None = None, target: str | None = None) -> Dataset:
-    """A CSV file with a header row: numeric feature columns and a class column (``target``,
-    default the last column). Pass the file as --data-dir."""
+    """A CSV file with a header row: feature columns and a class column (``target``, default the
+    last column). Columns holding any non-numeric text are categorical: coded 0..k-1 and placed
+    first (the mlp space embeds them); numeric columns are standardised. Pass the file as
+    --data-dir."""
     import csv as _csv
 
     path = _need_dir(data_dir, "csv", "pass the CSV file as --data-dir")
@@ -208,13 +210,17 @@ def csv(data_dir: str | None = None, target: str | None = None) -> Dataset:
     if target is not None and target not in header:
         raise DataError(f"target: column {target!r} not in {path}; columns: {', '.join(header)}")
     col = header.index(target) if target is not None else len(header) - 1
-    feats = [i for i in range(len(header)) if i != col]
-    try:
-        x = np.array([[float(r[i]) for i in feats] for r in body], dtype=np.float32)
-    except ValueError as e:
-        raise DataError(f"data_dir: {path} has a non-numeric feature value ({e})") from None
+    numeric, categorical = [], []
+    for i in (i for i in range(len(header)) if i != col):
+        try:
+            numeric.append([float(r[i]) for r in body])
+        except ValueError:  # text: a categorical column, coded by its sorted distinct values
+            values = sorted({r[i] for r in body})
+            categorical.append([values.index(r[i]) for r in body])
+    x = np.array(categorical + numeric, dtype=np.float32).T.reshape(len(body), -1)
     if not np.isfinite(x).all():
         raise DataError(f"data_dir: {path} has an infinite, NaN or out-of-range feature value")
     labels = sorted({r[col] for r in body})
     y = np.array([labels.index(r[col]) for r in body])
-    return make_dataset("csv", x, y)
+    cards = tuple(int(max(c)) + 1 for c in categorical)
+    return make_dataset("csv", x, y, categories=cards)

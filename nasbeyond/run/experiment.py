@@ -290,19 +290,24 @@ def make_executor(c: RunConfig) -> Executor:
     return LocalExecutor(c.workers, c.trial_timeout, max_retries=c.max_retries)
 
 
+def make_space(name: str, args: dict[str, Any]) -> Space:
+    """A registered space, or a user-defined one (``FILE.py:FUNCTION`` or ``MODULE:FUNCTION``)."""
+    if ":" not in name:
+        space: Space = _create("space", name, args)
+        return space
+    from nasbeyond.space.user import FunctionSpace, load_function
+
+    load_function(name)  # a bad reference fails here, as a ConfigError
+    unknown = sorted(set(args) - {"discover"})
+    if unknown:
+        raise ConfigError(f"space_args: unknown {unknown[0]!r}; allowed: discover")
+    return FunctionSpace(name=name, reference=name, **args)
+
+
 def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:
     """The space, strategy and evaluator a config names, built through the registry. The
     evaluator receives the config fields its constructor declares (plus ``evaluator_args``)."""
-    space: Space
-    if ":" in c.space:  # a user-defined space, FILE.py:FUNCTION or MODULE:FUNCTION
-        from nasbeyond.space.user import FunctionSpace
-
-        unknown = sorted(set(c.space_args) - {"discover"})
-        if unknown:
-            raise ConfigError(f"space_args: unknown {unknown[0]!r}; allowed: discover")
-        space = FunctionSpace(name=c.space, reference=c.space, **c.space_args)
-    else:
-        space = _create("space", c.space, c.space_args)
+    space = make_space(c.space, c.space_args)
     strategy_kwargs = {"space": space, "seed": c.seed, **c.strategy_args}
     if c.objectives and "objectives" in parameters("strategy", c.strategy):
         strategy_kwargs.setdefault("objectives", c.objectives)

@@ -21,6 +21,12 @@ class Decision:
     choices: tuple[Any, ...]
 
 
+# A drawing of an arch: panels (title, nodes); a node is (label, incoming edges), an edge is
+# (index of the source node in the same panel, edge label). Cells are graphs, chains stacks.
+Node = tuple[str, list[tuple[int, str]]]
+Panel = tuple[str, list[Node]]
+
+
 @dataclass(frozen=True)
 class TaskShape:
     """What a built model must accept and produce."""
@@ -28,6 +34,7 @@ class TaskShape:
     input_shape: tuple[int, ...]  # one sample, without the batch dimension
     num_classes: int
     vocab_size: int = 0  # > 0: inputs are token ids (carried as floats), e.g. (seq_len,)
+    categories: tuple[int, ...] = ()  # tabular: cardinalities of the leading categorical columns
 
 
 class Space(ABC):
@@ -62,6 +69,12 @@ class Space(ABC):
     def describe(self, arch: Arch) -> str:
         """A readable one-line summary of an arch."""
         return str(arch)
+
+    def graph(self, arch: Arch) -> list[Panel]:
+        """The arch as a graph for drawing; by default a stack of its fields."""
+        nodes: list[Node] = [("input", [])]
+        nodes += [(f"{k}={v}", [(i, "")]) for i, (k, v) in enumerate(arch.items())]
+        return [(self.name, nodes)]
 
     def sample_by_choices(self, rng: np.random.Generator) -> Arch:
         """Uniform over decisions; the default ``sample`` of decision-based spaces."""

@@ -33,7 +33,7 @@ from torch import nn
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
 
 NASNET_OPS = (
     "identity",
@@ -395,10 +395,10 @@ class CellSpace(Space):
 
         return f"normal[{cell(arch['normal'])}] reduce[{cell(arch['reduce'])}]"
 
-    def graph(self, arch: Arch) -> list[tuple[str, list[tuple[str, list[tuple[int, str]]]]]]:
+    def graph(self, arch: Arch) -> list[Panel]:
         panels = []
         for kind in ("normal", "reduce"):
-            nodes: list[tuple[str, list[tuple[int, str]]]] = [("c_k-2", []), ("c_k-1", [])]
+            nodes: list[Node] = [("c_k-2", []), ("c_k-1", [])]
             for j, node in enumerate(arch[kind]):
                 label = f"{j + 2}" + (" (concat)" if node.get("combine") == "concat" else "")
                 nodes.append((label, list(zip(node["inputs"], node["ops"], strict=True))))

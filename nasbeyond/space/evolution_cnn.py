@@ -17,8 +17,8 @@ import numpy as np
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision
-from nasbeyond.space.macro_cnn import KERNELS, STRIDES, MacroCNNSpace
+from nasbeyond.space._base import Decision, Panel
+from nasbeyond.space.macro_cnn import KERNELS, STRIDES, MacroCNNSpace, layer_graph
 
 FILTERS = (8, 16, 24, 32, 48, 64)
 LR_GRID = (0.003, 0.01, 0.03, 0.1, 0.3)
@@ -124,6 +124,9 @@ class EvolutionCNNSpace(MacroCNNSpace):
                 f"{self.name}: next_id is {nxt!r}; allowed: an integer above every layer id"
             )
         return arch
+
+    def graph(self, arch: Arch) -> list[Panel]:
+        return [(f"{self.name} lr={arch['hparams']['lr']:.3g}", layer_graph(arch["layers"]))]
 
     def describe(self, arch: Arch) -> str:
         convs = []

@@ -22,7 +22,7 @@ from torch import nn
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
 
 KERNELS = (1, 3, 5, 7)
 FILTERS = (24, 36, 48, 64)
@@ -87,6 +87,21 @@ class MacroCNN(nn.Module):
             outs.append(conv(torch.cat(feats, dim=1) if len(feats) > 1 else feats[0]))
         pooled = [outs[i].mean(dim=(2, 3)) for i in self.outputs]
         return self.head(torch.cat(pooled, dim=1))
+
+
+def layer_graph(layers: list[dict[str, Any]]) -> list[Node]:
+    """Conv layers as a graph: each reads the one before and its skips; unread layers feed the
+    classifier."""
+    nodes: list[Node] = [("input", [])]
+    for i, layer in enumerate(layers):
+        label = f"conv {layer['kh']}x{layer['kw']} x{layer['filters']}"
+        label += (" /2" if layer["stride"] == 2 else "") + (
+            "" if layer.get("relu", True) else " linear"
+        )
+        nodes.append((label, [(i, "")] + [(j + 1, "skip") for j in layer["skips"]]))
+    read = {src for _, edges in nodes for src, _ in edges}
+    nodes.append(("classifier", [(i, "") for i in range(len(nodes)) if i not in read]))
+    return nodes
 
 
 @register("space", "macro-cnn")
@@ -239,6 +254,9 @@ class MacroCNNSpace(Space):
 
     def build(self, arch: Arch, task: TaskShape) -> nn.Module:
         return MacroCNN(self.validate(arch), task)
+
+    def graph(self, arch: Arch) -> list[Panel]:
+        return [(self.name, layer_graph(arch["layers"]))]
 
     def describe(self, arch: Arch) -> str:
         parts = []

@@ -21,7 +21,7 @@ from torch import nn
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
 
 # (filters, layers, stride) of the base network's blocks, as in MnasNet's Figure 4 / MobileNetV2.
 BASE = ((16, 1, 1), (24, 2, 2), (40, 3, 2), (80, 4, 2), (96, 2, 1), (192, 4, 2), (320, 1, 1))
@@ -180,6 +180,13 @@ class MnasNetSpace(Space):
             nn.Linear(head, task.num_classes),
         ]
         return nn.Sequential(*mods)
+
+    def graph(self, arch: Arch) -> list[Panel]:
+        nodes: list[Node] = [("stem conv 3x3", [])]
+        for i, part in enumerate(self.describe(arch).split()):
+            nodes.append((f"block {i + 1}: {part}", [(i, "")]))
+        nodes.append(("head 1x1 + pool + fc", [(len(nodes) - 1, "")]))
+        return [(self.name, nodes)]
 
     def describe(self, arch: Arch) -> str:
         short = {"conv": "C", "dwconv": "DW", "mbconv3": "MB3", "mbconv6": "MB6"}

@@ -18,7 +18,7 @@ from torch import nn
 from nasbeyond.arch import Arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
 from nasbeyond.space.cells import Cell, cell_op
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -144,9 +144,9 @@ class NB201Space(Space):
     def describe(self, arch: Arch) -> str:
         return to_arch_str(arch)
 
-    def graph(self, arch: Arch) -> list[tuple[str, list[tuple[str, list[tuple[int, str]]]]]]:
+    def graph(self, arch: Arch) -> list[Panel]:
         ops = self.validate(arch)["edges"]
-        nodes: list[tuple[str, list[tuple[int, str]]]] = [("in", [])]
+        nodes: list[Node] = [("in", [])]
         for j in (1, 2, 3):
             edges = [(src, ops[k]) for k, (dst, src) in enumerate(EDGES) if dst == j]
             nodes.append(("out" if j == 3 else str(j), [e for e in edges if e[1] != "none"]))

@@ -27,7 +27,7 @@ from torch import nn
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
 
 LAYERS = (
     "attention_1",
@@ -305,8 +305,8 @@ class TransformerSpace(Space):
         )
         return f"transformer d={arch['width']} [{blocks}]"
 
-    def graph(self, arch: Arch) -> list[tuple[str, list[tuple[str, list[tuple[int, str]]]]]]:
-        nodes: list[tuple[str, list[tuple[int, str]]]] = [("embedding", [])]
+    def graph(self, arch: Arch) -> list[Panel]:
+        nodes: list[Node] = [("embedding", [])]
         for b in arch["blocks"]:
             edges = []
             for side in ("left", "right"):
@@ -315,4 +315,8 @@ class TransformerSpace(Space):
                 label += "" if x["activation"] == "none" else f" {x['activation']}"
                 edges.append((int(x["input"]), label))
             nodes.append((b["combine"], edges))
+        read = {src for _, edges in nodes for src, _ in edges}
+        nodes.append(
+            ("sum, pool, classify", [(i, "") for i in range(1, len(nodes)) if i not in read])
+        )
         return [(f"transformer d={arch['width']}", nodes)]

@@ -8,6 +8,7 @@ import struct
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from nasbeyond.data import load_dataset
@@ -143,7 +144,12 @@ def test_csv_with_named_target(tmp_path):
         load_dataset("csv", str(tmp_path / "t.csv"), target="nope")
 
 
-def test_csv_non_numeric_feature(tmp_path):
-    (tmp_path / "t.csv").write_text("a,y\n1,0\nx,1\n3,0\n")
-    with pytest.raises(DataError, match="non-numeric"):
-        load_dataset("csv", str(tmp_path / "t.csv"))
+def test_csv_text_columns_are_categorical(tmp_path):
+    colours = ["red", "green", "blue"]
+    rows = ["size,colour,y"] + [f"{i / 7:.3f},{colours[i % 3]},{i % 2}" for i in range(30)]
+    (tmp_path / "t.csv").write_text("\n".join(rows))
+    d = load_dataset("csv", str(tmp_path / "t.csv"))
+    assert d.categories == (3,) and d.task.categories == (3,)
+    codes = torch.cat([d.x_train[:, 0], d.x_test[:, 0]])
+    assert set(codes.tolist()) == {0.0, 1.0, 2.0}  # codes first, not standardised
+    assert abs(float(d.x_train[:, 1].mean())) < 0.2  # numbers standardised

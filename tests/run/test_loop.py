@@ -82,7 +82,7 @@ def test_interrupted_trials_are_rerun_once(tmp_path):
 
 
 def test_exhausted_strategy_ends_the_search(tmp_path):
-    space = MLPSpace(max_layers=1)  # 36 archs
+    space = MLPSpace(max_layers=1)  # 4 widths x 3 activations x 3 dropouts x 3 skips = 108
     store = Store(tmp_path)
-    run(space, RandomSearch(space, seed=0, max_tries=300), ToyEvaluator(), store=store, trials=100)
-    assert store.count_finished() == 36
+    run(space, RandomSearch(space, seed=0, max_tries=2000), ToyEvaluator(), store=store, trials=200)
+    assert store.count_finished() == 108
