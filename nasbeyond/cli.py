@@ -95,6 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--arch", help="arch JSON, or a file holding it")
     d.add_argument("--output", help="the SVG file to write")
+    a = sub.add_parser("augment", help="augmentation: policy search, RandAugment grid, export")
+    asub = a.add_subparsers(dest="augment_command", required=True, parser_class=_Parser)
+    for name, text in (
+        ("search", "search an AutoAugment policy (space augment-policy, REINFORCE, proxy task)"),
+        ("randaugment-grid", "grid-search RandAugment's N and M on the proxy task"),
+    ):
+        ap = asub.add_parser(name, help=text)
+        ap.add_argument("--config", help="a YAML file of settings (flags override it)")
+        ap.add_argument("--check", action="store_true", help="validate, load data, and exit")
+        _add_run_flags(ap)
+    ae = asub.add_parser("export", help="write the best policy of an augment run as JSON")
+    ae.add_argument("run_dir")
+    ae.add_argument("--output", help="default RUN_DIR/policy.json")
     sub.add_parser("list", help="every registered space, strategy, evaluator and dataset")
     lat = sub.add_parser("latency", help="latency tools")
     lsub = lat.add_subparsers(dest="latency_command", required=True, parser_class=_Parser)
@@ -109,9 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Defaults of the augmentation commands: the same search, with a policy space and a proxy task.
+AUGMENT_DEFAULTS = {
+    "search": {"space": "augment-policy", "evaluator": "augment-train", "strategy": "reinforce"},
+    "randaugment-grid": {"space": "randaugment", "evaluator": "augment-train", "strategy": "grid"},
+}
+
+
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    base = RunConfig.from_yaml(args.config).to_dict() if args.config else {}
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "config", "check")}
+    base: dict[str, Any] = dict(AUGMENT_DEFAULTS.get(getattr(args, "augment_command", ""), {}))
+    if args.config:
+        base.update(RunConfig.from_yaml(args.config).to_dict())
+    allowed = {f.name for f in fields(RunConfig)}
+    given = {k: v for k, v in vars(args).items() if k in allowed}
     for k, v in given.items():
         base[k] = {**base.get(k, {}), **dict(v)} if k.endswith("_args") else v
     return RunConfig.from_dict(base, source="flags")
@@ -178,6 +201,37 @@ def _read_arch(text: str) -> dict[str, Any]:
     if not isinstance(arch, dict):
         raise ConfigError(f"{source}: expected a JSON object, got {type(arch).__name__}")
     return arch
+
+
+def _grid_points(space: Any) -> list[Any]:
+    import itertools
+
+    return list(itertools.product(*(d.choices for d in space.decisions())))
+
+
+def _augment_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nasbeyond.run.experiment import Experiment
+
+    exp = Experiment.resume(args.run_dir)
+    if exp.space.builds != "transform":
+        raise ConfigError(f"run_dir: {args.run_dir} is not an augmentation search")
+    best = exp.store.best(1)
+    if not best:
+        raise ConfigError(f"run_dir: {args.run_dir} has no successful trial yet")
+    t = best[0]
+    out = Path(args.output or Path(args.run_dir) / "policy.json")
+    meta = {"source": str(args.run_dir), "trial": t.id, "val_acc": t.reward}
+    out.write_text(json.dumps({**t.arch, **meta}, indent=1))
+    print(out)
+    use = (
+        f"--augment autoaugment:{out}"
+        if "policy" in t.arch
+        else f"--augment randaugment:{t.arch['n']},{t.arch['m']}"
+    )
+    print(f"  {exp.space.describe(t.arch)}\n  train with it: {use}", file=sys.stderr)
+    return 0
 
 
 def _draw(args: argparse.Namespace) -> int:
@@ -314,10 +368,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         for kind in KINDS:
             print(f"{kind + ('es' if kind.endswith('s') else 's'):12s} {', '.join(names(kind))}")
         return 0
-    if args.command == "search":
+    if args.command == "augment" and args.augment_command == "export":
+        return _augment_export(args)
+    if args.command in ("search", "augment"):
         if args.check:
             return _check(args)
-        return _search(Experiment(_config_from_args(args)))
+        config = _config_from_args(args)
+        if getattr(args, "augment_command", "") == "randaugment-grid" and "trials" not in vars(
+            args
+        ):
+            from nasbeyond.run.experiment import make_space
+
+            config = config.replace(
+                trials=len(_grid_points(make_space(config.space, config.space_args)))
+            )
+        return _search(Experiment(config))
     if args.command == "evaluate":
         return _evaluate(args)
     if args.command == "resume":

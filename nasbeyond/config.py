@@ -52,6 +52,7 @@ class RunConfig:
     objectives: str | None = None  # multi-objective, e.g. accuracy,latency (nsga2 uses them)
     max_params: float | None = None  # hard constraints: bigger models get reward 0, untrained
     max_macs: float | None = None
+    augment: str | None = None  # training augmentation: crop-flip, randaugment:2,9, ... (train)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
@@ -135,6 +136,10 @@ class RunConfig:
             raise ConfigError(f"target_latency: reward {self.reward!r} needs a target, e.g. 5ms")
         if self.objectives is not None:
             parse_objectives(self.objectives)
+        if self.augment is not None:
+            from nasbeyond.augment.pipeline import parse_transform
+
+            parse_transform(self.augment)
         if self.executor not in EXECUTORS:
             raise ConfigError(f"executor: {self.executor!r}; allowed: {', '.join(EXECUTORS)}")
         if self.trials is None and self.budget_seconds is None:

@@ -33,6 +33,8 @@ def register(kind: str, name: str) -> Callable[[T], T]:
 
 def _load_builtins() -> None:
     # Importing the subpackages runs their @register decorators.
+    import nasbeyond.augment.pipeline  # noqa: F401
+    import nasbeyond.augment.space  # noqa: F401
     import nasbeyond.data  # noqa: F401
     import nasbeyond.evaluate  # noqa: F401
     import nasbeyond.space  # noqa: F401

@@ -21,6 +21,8 @@ SMALL_TASKS = {
     "darts": TaskShape((3, 12, 12), 3),
     "user": TaskShape((1, 12, 12), 3),
     "transformer": TaskShape((16,), 3, vocab_size=16),
+    "augment-policy": TaskShape((3, 12, 12), 3),
+    "randaugment": TaskShape((3, 12, 12), 3),
 }
 EXAMPLE_SPACE = str(Path(__file__).resolve().parents[1] / "examples" / "user_space.py") + ":build"
 

@@ -25,6 +25,8 @@ class Dataset:
     num_classes: int
     vocab_size: int = 0  # token datasets: inputs are token ids 0..vocab_size-1 (0 = padding)
     categories: tuple[int, ...] = ()  # tabular: cardinalities of the leading categorical columns
+    pixel_mean: tuple[float, ...] = ()  # images: per-channel statistics of the standardisation,
+    pixel_std: tuple[float, ...] = ()  # to undo it for augmentation (pixels were in 0..1)
 
     @property
     def task(self) -> TaskShape:
@@ -92,4 +94,6 @@ def make_dataset(
         y_test=torch.from_numpy(np.asarray(y_test, dtype=np.int64)),
         num_classes=num_classes,
         categories=tuple(categories),
+        pixel_mean=tuple(mean.ravel().tolist()) if x_train.ndim == 4 else (),
+        pixel_std=tuple(std.ravel().tolist()) if x_train.ndim == 4 else (),
     )

@@ -257,7 +257,8 @@ def preflight(space: Space, evaluator: Evaluator, arch: dict[str, Any] | None = 
     if callable(task):
         import numpy as np
 
-        space.build(arch if arch is not None else space.sample(np.random.default_rng(0)), task())
+        build = getattr(evaluator, "build_model", space.build)
+        build(arch if arch is not None else space.sample(np.random.default_rng(0)), task())
 
 
 def reward_shaper(c: RunConfig) -> Callable[[Result], Result] | None:

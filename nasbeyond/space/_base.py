@@ -41,6 +41,7 @@ class Space(ABC):
     """A search space. Subclasses store their settings in __init__ and nothing else."""
 
     name: str = "space"
+    builds: str = "model"  # "model": build gives a network; "transform": an augmentation
 
     @abstractmethod
     def sample(self, rng: np.random.Generator) -> Arch:

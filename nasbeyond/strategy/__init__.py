@@ -2,6 +2,7 @@
 
 from nasbeyond.strategy._base import Strategy
 from nasbeyond.strategy._evolution import AgingEvolution
+from nasbeyond.strategy._grid import GridSearch
 from nasbeyond.strategy._halving import ASHA, Hyperband
 from nasbeyond.strategy._large_scale import LargeScaleEvolution
 from nasbeyond.strategy._nsga2 import NSGA2
@@ -14,6 +15,7 @@ __all__ = [
     "NSGA2",
     "TPE",
     "AgingEvolution",
+    "GridSearch",
     "Hyperband",
     "LargeScaleEvolution",
     "RandomSearch",

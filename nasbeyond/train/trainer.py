@@ -10,6 +10,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ class Trainer:
     max_macs: float | None = None
     latency_backend: str = "torch"  # or onnxruntime (pip install nasbeyond[onnx])
     latency_predictor: str | None = None  # a `nasbeyond latency profile` file: predict instead
+    augment: str | None = None  # training augmentation, e.g. randaugment:2,9 (see augment/)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", str(self.device)):
@@ -104,6 +106,19 @@ class Trainer:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+    # -- what a trial trains --------------------------------------------------------------
+    def build_model(self, arch: Arch, task: TaskShape) -> nn.Module:
+        """The network trained for ``arch``: the arch's own model."""
+        return self.space.build(arch, task)
+
+    def augmenter(self, arch: Arch, seed: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The batch transform used while training ``arch``: the ``augment`` setting's."""
+        if not self.augment:
+            return None
+        from nasbeyond.augment.pipeline import batch_augmenter, parse_transform
+
+        return batch_augmenter(parse_transform(self.augment, seed), self.data())
 
     # -- data ---------------------------------------------------------------------------
     def data(self) -> Dataset:
@@ -144,9 +159,10 @@ class Trainer:
         budget: Budget,
         seed: int,
         lr: float | None = None,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[float, int]:
-        """Train ``model`` in place; returns the mean training loss of the last epoch and the
-        number of optimizer steps taken."""
+        """Train ``model`` in place (``augment`` transforms each batch); returns the mean
+        training loss of the last epoch and the number of optimizer steps taken."""
         n = len(x)
         steps_per_epoch = max(1, math.ceil(n / self.batch_size))
         steps = budget.steps or self.steps
@@ -166,7 +182,8 @@ class Trainer:
                 order = torch.randperm(n, generator=gen)
                 losses = []
             idx = order[pos * self.batch_size : (pos + 1) * self.batch_size].to(x.device)
-            loss = loss_fn(model(x[idx]), y[idx])
+            xb = x[idx] if augment is None else augment(x[idx])
+            loss = loss_fn(model(xb), y[idx])
             if not torch.isfinite(loss):
                 raise TrialError(f"training loss became {loss.item()} at step {step}")
             opt.zero_grad(set_to_none=True)
@@ -190,7 +207,7 @@ class Trainer:
         start = time.perf_counter()
         torch.manual_seed(ctx.seed)
         task = self.task()
-        model = self.space.build(arch, task)
+        model = self.build_model(arch, task)
         params, macs = count_params(model), count_macs(model, task.input_shape)
         broken = constraint_violation(params, macs, self.max_params, self.max_macs)
         if broken:
@@ -207,7 +224,13 @@ class Trainer:
                 # A promotion of the same model: train only the rest of the budget.
                 budget = Budget(epochs=total - (ctx.parent_budget or 0.0))
         train_loss, steps = self.fit(
-            model, s.x_train, s.y_train, budget, ctx.seed, lr=genome_lr(arch)
+            model,
+            s.x_train,
+            s.y_train,
+            budget,
+            ctx.seed,
+            lr=genome_lr(arch),
+            augment=self.augmenter(arch, ctx.seed),
         )
         val_acc = self.accuracy(model, s.x_val, s.y_val)
         if ctx.run_dir:
@@ -248,7 +271,7 @@ class Trainer:
 
     # -- final report -------------------------------------------------------------------
     def load_model(self, arch: Arch, weights: str | Path) -> nn.Module:
-        model = self.space.build(arch, self.task())
+        model = self.build_model(arch, self.task())
         model.load_state_dict(load_weights(weights))
         return model.eval().to(self.torch_device())
 
@@ -258,7 +281,7 @@ class Trainer:
         torch.manual_seed(seed)
         d = self.data()
         dev = self.torch_device()
-        model = self.space.build(arch, d.task).to(dev)
+        model = self.build_model(arch, d.task).to(dev)
         self.fit(
             model,
             d.x_train.to(dev),
@@ -266,6 +289,7 @@ class Trainer:
             Budget(epochs=epochs),
             seed,
             lr=genome_lr(arch),
+            augment=self.augmenter(arch, seed),
         )
         path = Path(out_dir) / "final.pt"
         path.parent.mkdir(parents=True, exist_ok=True)

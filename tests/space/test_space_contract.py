@@ -68,6 +68,12 @@ def test_from_choices_covers_every_decision(space):
 def test_built_model_trains_one_step(space):
     task = SMALL_TASKS[space.name]
     rng = np.random.default_rng(3)
+    if space.builds == "transform":  # augmentation spaces build a batch transform
+        x = torch.randint(0, 256, (6, *task.input_shape), dtype=torch.uint8)
+        for _ in range(3):
+            y = space.build(space.sample(rng), task)(x)
+            assert y.shape == x.shape and y.dtype == torch.uint8
+        return
     for _ in range(3):
         model = space.build(space.sample(rng), task)
         x = torch.randn(4, *task.input_shape)

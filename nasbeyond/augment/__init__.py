@@ -1,0 +1,1 @@
+"""Learned data augmentation: ops, transforms, policy search, detection."""

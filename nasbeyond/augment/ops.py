@@ -1,0 +1,378 @@
+"""The 16 AutoAugment operations (Cubuk et al., "AutoAugment: Learning Augmentation Policies from
+Data", CVPR 2019), twice: on PIL images (as the original code) and on tensor batches, where every
+sample gets its own op and magnitude (CPU or CUDA, uint8 in 0..255 or float in 0..1).
+
+Magnitudes are a ``level`` in [0, 1] (AutoAugment's bin / 9; RandAugment's M / 10; TrivialAugment
+draws it), mapped over the paper's ranges so that level 0 changes nothing wherever the op has a
+magnitude and a higher level always changes more (the paper's meaning; some reference code runs
+Posterize and Solarize the other way):
+
+    ShearX/Y        shear 0..0.3, random sign           TranslateX/Y  0..0.45 of the size, sign
+    Rotate          0..30 degrees, random sign          Solarize      threshold 256 -> 0
+    Posterize       8 -> 4 bits                         Cutout        square side 0..0.2 of size
+    Contrast, Color, Brightness, Sharpness   factor 1 -> 1 +- 0.9 (so 0.1..1.9), random sign
+    SamplePairing   blend 0..0.4 with another image     AutoContrast, Invert, Equalize: no level
+
+Geometric ops fill with grey 128 and sample nearest, both paths mapping output pixel centres
+through the same affine matrix, shears and translations about the top-left corner (as the
+original), rotation about the centre.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageEnhance, ImageOps
+
+from nasbeyond.exceptions import ConfigError
+
+FILL = 128
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    low: float  # the value at level 0
+    high: float  # the value at level 1
+    signed: bool  # a random sign flips the change (value - low)
+    kind: str  # "affine", "pixel" or "pairing"
+
+
+OPS: dict[str, OpSpec] = {
+    s.name: s
+    for s in (
+        OpSpec("ShearX", 0.0, 0.3, True, "affine"),
+        OpSpec("ShearY", 0.0, 0.3, True, "affine"),
+        OpSpec("TranslateX", 0.0, 0.45, True, "affine"),
+        OpSpec("TranslateY", 0.0, 0.45, True, "affine"),
+        OpSpec("Rotate", 0.0, 30.0, True, "affine"),
+        OpSpec("AutoContrast", 0.0, 0.0, False, "pixel"),
+        OpSpec("Invert", 0.0, 0.0, False, "pixel"),
+        OpSpec("Equalize", 0.0, 0.0, False, "pixel"),
+        OpSpec("Solarize", 256.0, 0.0, False, "pixel"),
+        OpSpec("Posterize", 8.0, 4.0, False, "pixel"),
+        OpSpec("Contrast", 1.0, 1.9, True, "pixel"),
+        OpSpec("Color", 1.0, 1.9, True, "pixel"),
+        OpSpec("Brightness", 1.0, 1.9, True, "pixel"),
+        OpSpec("Sharpness", 1.0, 1.9, True, "pixel"),
+        OpSpec("Cutout", 0.0, 0.2, False, "pixel"),
+        OpSpec("SamplePairing", 0.0, 0.4, False, "pairing"),
+    )
+}
+OP_NAMES = tuple(OPS)
+MAGNITUDE_FREE = frozenset({"AutoContrast", "Invert", "Equalize"})
+
+
+def op_value(name: str, level: float, sign: float = 1.0) -> float:
+    """The op's argument at ``level`` in [0, 1] (``sign`` -1 flips signed ops)."""
+    s = OPS[name]
+    v = s.low + (s.high - s.low) * level
+    if s.signed:
+        v = s.low + (v - s.low) * sign
+    if name == "Posterize":
+        v = float(8 - int(round(4 * level)))  # whole bits: 8 (level 0) .. 4 (level 1)
+    elif name == "Solarize":
+        v = float(int(v))  # a whole threshold
+    return v
+
+
+def op_values(name: str, levels: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+    """``op_value`` for a batch of levels and signs."""
+    s = OPS[name]
+    v = s.low + (s.high - s.low) * levels
+    if s.signed:
+        v = s.low + (v - s.low) * signs
+    if name == "Posterize":
+        v = 8 - torch.round(4 * levels)
+    elif name == "Solarize":
+        v = torch.trunc(v)
+    return v
+
+
+def check_op(name: object, where: str = "policy") -> str:
+    if name not in OPS:
+        raise ConfigError(f"{where}: unknown operation {name!r}; allowed: {', '.join(OPS)}")
+    return str(name)
+
+
+# -- affine matrices (output pixel centre -> input position), shared by both paths ----------
+
+
+def affine_matrix(name: str, value: float, width: int, height: int) -> tuple[float, ...]:
+    if name == "ShearX":
+        return (1.0, value, 0.0, 0.0, 1.0, 0.0)
+    if name == "ShearY":
+        return (1.0, 0.0, 0.0, value, 1.0, 0.0)
+    if name == "TranslateX":
+        return (1.0, 0.0, value * width, 0.0, 1.0, 0.0)
+    if name == "TranslateY":
+        return (1.0, 0.0, 0.0, 0.0, 1.0, value * height)
+    # Rotate counter-clockwise by ``value`` degrees about the centre (PIL's Image.rotate).
+    a = -math.radians(value)
+    cos, sin = math.cos(a), math.sin(a)
+    cx, cy = width / 2.0, height / 2.0
+    return (cos, sin, cx - cos * cx - sin * cy, -sin, cos, cy + sin * cx - cos * cy)
+
+
+# -- PIL -------------------------------------------------------------------------------------
+
+
+def _fill(img: Image.Image) -> int | tuple[int, ...]:
+    return FILL if len(img.getbands()) == 1 else (FILL,) * len(img.getbands())
+
+
+def apply_pil(
+    img: Image.Image,
+    name: str,
+    level: float,
+    sign: float = 1.0,
+    rng: random.Random | None = None,
+    pair: Image.Image | None = None,
+) -> Image.Image:
+    """One op on a PIL image (modes L or RGB). ``pair`` is SamplePairing's other image."""
+    v = op_value(name, level, sign)
+    if OPS[name].kind == "affine":
+        m = affine_matrix(name, v, *img.size)
+        return img.transform(
+            img.size, Image.Transform.AFFINE, m, Image.Resampling.NEAREST, fillcolor=_fill(img)
+        )
+    if name == "AutoContrast":
+        return ImageOps.autocontrast(img)
+    if name == "Invert":
+        return ImageOps.invert(img)
+    if name == "Equalize":
+        return ImageOps.equalize(img)
+    if name == "Solarize":
+        return ImageOps.solarize(img, int(v))
+    if name == "Posterize":
+        return ImageOps.posterize(img, int(v))
+    if name in ("Contrast", "Color", "Brightness", "Sharpness"):
+        return getattr(ImageEnhance, name)(img).enhance(v)
+    if name == "Cutout":
+        side = int(round(v * min(img.size)))
+        if side <= 0:
+            return img
+        r = rng or random
+        cx, cy = r.randrange(img.size[0]), r.randrange(img.size[1])
+        out = img.copy()
+        x0, y0 = cx - side // 2, cy - side // 2
+        box = (max(0, x0), max(0, y0), min(img.size[0], x0 + side), min(img.size[1], y0 + side))
+        out.paste(_fill(img), box)
+        return out
+    if pair is None or pair.size != img.size or pair.mode != img.mode:
+        return img  # SamplePairing without a partner of the same size leaves the image
+    return Image.blend(img, pair, v)
+
+
+# -- tensors ---------------------------------------------------------------------------------
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma of a (B, C, H, W) batch on the 0..255 scale, as PIL's L mode (rounded)."""
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return torch.floor((r * 19595 + g * 38470 + b * 7471 + 0x8000) / 65536)
+
+
+def _blend(a: torch.Tensor, b: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """PIL's Image.blend(b, a, factor): b + factor * (a - b), clipped and truncated."""
+    return torch.floor((b + factor.view(-1, 1, 1, 1) * (a - b)).clamp(0, 255))
+
+
+def _affine_matrices(name: str, v: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """``affine_matrix`` for a batch of values: (B, 6)."""
+    one, zero = torch.ones_like(v), torch.zeros_like(v)
+    if name == "ShearX":
+        cols = [one, v, zero, zero, one, zero]
+    elif name == "ShearY":
+        cols = [one, zero, zero, v, one, zero]
+    elif name == "TranslateX":
+        cols = [one, zero, v * width, zero, one, zero]
+    elif name == "TranslateY":
+        cols = [one, zero, zero, zero, one, v * height]
+    else:
+        a = -torch.deg2rad(v.double())
+        cos, sin = torch.cos(a), torch.sin(a)
+        cx, cy = width / 2.0, height / 2.0
+        cols = [cos, sin, cx - cos * cx - sin * cy, -sin, cos, cy + sin * cx - cos * cy]
+    return torch.stack([c.double() for c in cols], dim=1)
+
+
+def _affine(x: torch.Tensor, mats: torch.Tensor) -> torch.Tensor:
+    """Nearest sampling of ``x`` at each sample's affine map of the output pixel centres."""
+    b, _, h, w = x.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=x.device, dtype=x.dtype) + 0.5,
+        torch.arange(w, device=x.device, dtype=x.dtype) + 0.5,
+        indexing="ij",
+    )
+    m = mats.to(torch.float64).view(b, 1, 1, 6)
+    xs, ys = xs.double(), ys.double()
+    xin = m[..., 0] * xs + m[..., 1] * ys + m[..., 2]
+    yin = m[..., 3] * xs + m[..., 4] * ys + m[..., 5]
+    ix, iy = torch.floor(xin).long(), torch.floor(yin).long()  # PIL: floor of the position
+    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+    flat = (
+        (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).view(b, 1, h * w).expand(-1, x.shape[1], -1)
+    )
+    out = x.reshape(b, x.shape[1], h * w).gather(2, flat).view_as(x)
+    return torch.where(inside.unsqueeze(1), out, torch.full_like(out, FILL))
+
+
+def _equalize(x: torch.Tensor) -> torch.Tensor:
+    """PIL's ImageOps.equalize per sample and channel, vectorised."""
+    b, c, h, w = x.shape
+    v = x.round().long().clamp(0, 255).view(b * c, h * w)
+    hist = torch.zeros(b * c, 256, dtype=torch.long, device=x.device).scatter_add_(
+        1, v, torch.ones_like(v)
+    )
+    last = 255 - torch.argmax((hist.flip(1) > 0).long(), dim=1)  # highest used level
+    step = (h * w - hist.gather(1, last.unsqueeze(1)).squeeze(1)) // 255
+    csum = torch.cumsum(hist, 1) - hist  # counts below each level
+    safe = step.clamp(min=1).unsqueeze(1)
+    lut = ((step.unsqueeze(1) // 2 + csum) // safe).clamp(max=255)
+    out = lut.gather(1, v)
+    keep = (step == 0).unsqueeze(1)
+    return torch.where(keep, v, out).view(b, c, h, w).to(x.dtype)
+
+
+def _autocontrast(x: torch.Tensor) -> torch.Tensor:
+    xd = x.double()
+    lo = xd.amin(dim=(2, 3), keepdim=True)
+    hi = xd.amax(dim=(2, 3), keepdim=True)
+    scale = 255.0 / (hi - lo).clamp(min=1)
+    out = torch.floor(xd * scale - lo * scale).clamp(0, 255)  # PIL: int(i * scale + offset)
+    return torch.where(hi > lo, out, xd).to(x.dtype)
+
+
+def _sharpness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    c = x.shape[1]
+    k = torch.tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=x.dtype, device=x.device) / 13
+    smooth = F.conv2d(x, k.expand(c, 1, 3, 3).contiguous(), groups=c).round()
+    degenerate = x.clone()
+    degenerate[:, :, 1:-1, 1:-1] = smooth  # PIL's SMOOTH filter leaves the border
+    return _blend(x, degenerate, factor)
+
+
+def _cutout(x: torch.Tensor, frac: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+    b, _, h, w = x.shape
+    side = torch.round(frac * min(h, w)).view(b, 1, 1)
+    cy = torch.randint(0, h, (b, 1, 1), generator=gen, device="cpu").to(x.device)
+    cx = torch.randint(0, w, (b, 1, 1), generator=gen, device="cpu").to(x.device)
+    y0, x0 = (
+        cy - torch.div(side, 2, rounding_mode="floor"),
+        cx - torch.div(side, 2, rounding_mode="floor"),
+    )
+    ys = torch.arange(h, device=x.device).view(1, h, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, w)
+    hole = (ys >= y0) & (ys < y0 + side) & (xs >= x0) & (xs < x0 + side)
+    return torch.where(hole.unsqueeze(1), torch.full_like(x, FILL), x)
+
+
+def _apply_group(
+    x: torch.Tensor,
+    name: str,
+    values: torch.Tensor,
+    gen: torch.Generator | None,
+    pair: torch.Tensor | None,
+) -> torch.Tensor:
+    """One op on every sample of ``x`` (0..255 float scale), sample i with ``values[i]``."""
+    if OPS[name].kind == "affine":
+        return _affine(x, _affine_matrices(name, values, x.shape[3], x.shape[2]))
+    if name == "AutoContrast":
+        return _autocontrast(x)
+    if name == "Invert":
+        return 255.0 - x
+    if name == "Equalize":
+        return _equalize(x)
+    if name == "Solarize":
+        thr = values.view(-1, 1, 1, 1)
+        return torch.where(x >= thr, 255.0 - x, x)
+    if name == "Posterize":
+        shift = (8 - values).long().view(-1, 1, 1, 1)
+        levels = x.round().long()
+        return ((levels >> shift) << shift).to(x.dtype)
+    if name == "Brightness":
+        return _blend(x, torch.zeros_like(x), values)
+    if name == "Color":
+        return _blend(x, _gray(x.round()).expand_as(x), values)
+    if name == "Contrast":
+        mean = torch.floor(_gray(x.round()).mean(dim=(1, 2, 3), keepdim=True) + 0.5)
+        return _blend(x, mean.expand_as(x), values)
+    if name == "Sharpness":
+        return _sharpness(x.round(), values)
+    if name == "Cutout":
+        return _cutout(x, values, gen)
+    assert pair is not None
+    return _blend(pair, x, values)
+
+
+def to_255(x: torch.Tensor) -> torch.Tensor:
+    if x.dtype == torch.uint8:
+        return x.float()
+    if not x.is_floating_point():
+        raise ConfigError(f"augment: images must be uint8 (0..255) or float (0..1), got {x.dtype}")
+    return x * 255.0
+
+
+def from_255(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    if like.dtype == torch.uint8:
+        return y.round().clamp(0, 255).to(torch.uint8)
+    return (y / 255.0).to(like.dtype)
+
+
+def apply_batch(
+    x: torch.Tensor,
+    ops: torch.Tensor,
+    levels: torch.Tensor,
+    signs: torch.Tensor,
+    apply: torch.Tensor,
+    names: tuple[str, ...] = OP_NAMES,
+    gen: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Sample i of ``x`` (B, C, H, W) gets op ``names[ops[i]]`` at ``levels[i]`` with sign
+    ``signs[i]`` when ``apply[i]``; same dtype and device out. ``names`` may include
+    ``Identity``."""
+    present = [k for k in torch.unique(ops[apply]).tolist() if names[k] != "Identity"]
+    if not present:
+        return x
+    y = to_255(x)
+    pair = None
+    if "SamplePairing" in (names[k] for k in present):  # partners: a shuffle of the batch
+        pair = y[torch.randperm(len(y), generator=gen).to(y.device)]
+    out = y.clone()
+    for k in present:
+        name = names[k]
+        idx = torch.nonzero(apply & (ops == k)).squeeze(1)
+        vals = op_values(name, levels[idx].double(), signs[idx].double()).to(y.dtype).to(y.device)
+        if len(idx) == len(y):
+            out = _apply_group(y, name, vals, gen, pair)
+            continue
+        idx_d = idx.to(y.device)
+        out[idx_d] = _apply_group(
+            y[idx_d], name, vals, gen, pair[idx_d] if pair is not None else None
+        )
+    return from_255(out, x)
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """(C, H, W) uint8."""
+    a = np.asarray(img)
+    return (
+        torch.from_numpy(a.copy()).unsqueeze(0)
+        if a.ndim == 2
+        else torch.from_numpy(a.copy()).permute(2, 0, 1)
+    )
+
+
+def tensor_to_pil(t: torch.Tensor) -> Image.Image:
+    a = t.detach().cpu()
+    if a.dtype != torch.uint8:
+        a = (a * 255).round().clamp(0, 255).to(torch.uint8)
+    return Image.fromarray(a[0].numpy() if a.shape[0] == 1 else a.permute(1, 2, 0).numpy())

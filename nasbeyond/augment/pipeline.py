@@ -1,0 +1,145 @@
+"""Augmentation inside the search loop: transforms named by text (``--augment``), applied to
+training batches of a standardised dataset, and the ``augment-train`` evaluator that scores a
+policy by training a fixed child model with it (the AutoAugment proxy task)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from nasbeyond.arch import Arch
+from nasbeyond.augment.transforms import AutoAugment, RandAugment, TransformModule, TrivialAugment
+from nasbeyond.data import Dataset, stratified_split
+from nasbeyond.exceptions import ConfigError
+from nasbeyond.registry import register
+from nasbeyond.space import Space, TaskShape
+from nasbeyond.train.trainer import Splits, Trainer
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+TRANSFORM_HELP = (
+    "none, crop-flip, autoaugment:cifar10|svhn|imagenet|FILE.json, randaugment:N,M, trivialaugment"
+)
+
+
+class CropFlip:
+    """The standard augmentation: pad 4 (or 1/8 of the size) and crop back at random, flip
+    horizontally with probability 1/2; per sample, batched."""
+
+    def __init__(self, seed: int | None = None, flip: bool = True) -> None:
+        self.gen = torch.Generator().manual_seed(seed or 0)
+        self.flip = flip
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        pad = max(1, min(h, w) // 8)
+        padded = torch.nn.functional.pad(x.float(), (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (b,), generator=self.gen).to(x.device)
+        dx = torch.randint(0, 2 * pad + 1, (b,), generator=self.gen).to(x.device)
+        rows = (dy.view(b, 1) + torch.arange(h, device=x.device)).view(b, 1, h, 1)
+        cols = (dx.view(b, 1) + torch.arange(w, device=x.device)).view(b, 1, 1, w)
+        if self.flip:
+            flip = (torch.rand(b, generator=self.gen) < 0.5).to(x.device).view(b, 1, 1, 1)
+            cols = torch.where(flip, cols.flip(-1), cols)
+        c = x.shape[1]
+        idx = rows.expand(b, c, h, w) * (w + 2 * pad) + cols.expand(b, c, h, w)
+        out = padded.flatten(2).gather(2, idx.flatten(2)).view(b, c, h, w)
+        return out.to(x.dtype)
+
+
+def parse_transform(spec: str, seed: int | None = None) -> Transform | None:
+    """``none``, ``crop-flip``, ``autoaugment:POLICY``, ``randaugment:N,M``,
+    ``trivialaugment``."""
+    kind, _, arg = spec.partition(":")
+    if kind == "none":
+        return None
+    if kind == "crop-flip":
+        return CropFlip(seed)
+    if kind == "autoaugment":
+        return AutoAugment(arg or "cifar10", seed=seed)
+    if kind == "trivialaugment":
+        return TrivialAugment(seed=seed)
+    if kind == "randaugment":
+        try:
+            n, m = (arg or "2,9").split(",")
+            return RandAugment(int(n), float(m), seed=seed)
+        except ValueError:
+            raise ConfigError(
+                f"augment: {spec!r}; expected randaugment:N,M like randaugment:2,9"
+            ) from None
+    raise ConfigError(f"augment: {spec!r}; allowed: {TRANSFORM_HELP}")
+
+
+def batch_augmenter(transform: Transform | None, data: Dataset) -> Transform | None:
+    """``transform`` on standardised batches: undo the standardisation (pixels back in 0..1),
+    transform, standardise again."""
+    if transform is None:
+        return None
+    if not data.pixel_mean:
+        raise ConfigError(
+            f"augment: dataset {data.name!r} is not images; augmentation needs images"
+        )
+    mean = torch.tensor(data.pixel_mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.pixel_std).view(1, -1, 1, 1)
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        m, s = mean.to(x.device), std.to(x.device)
+        pixels = (x * s + m).clamp(0, 1)
+        return (transform(pixels) - m) / s
+
+    return apply
+
+
+# A small fixed child network of the proxy task: three conv layers, two of them downsampling.
+CHILD_ARCH: dict[str, Any] = {
+    "layers": [
+        {"kh": 3, "kw": 3, "filters": 36, "stride": 1, "skips": []},
+        {"kh": 3, "kw": 3, "filters": 48, "stride": 2, "skips": []},
+        {"kh": 3, "kw": 3, "filters": 64, "stride": 2, "skips": []},
+    ]
+}
+
+
+@register("evaluator", "augment-train")
+@dataclass
+class AugmentTrainer(Trainer):
+    """Scores an augmentation candidate (an arch of the ``augment-policy`` or ``randaugment``
+    space) by training a fixed child model with it on a reduced training set (the proxy task of
+    AutoAugment) and returning the validation accuracy.
+
+    Args (beyond the trainer's):
+        child_space: the space of the child model; ``child_arch`` its arch (JSON);
+            default a 3-layer CNN of the macro space.
+        subset: training examples used per trial (stratified; 0 = all).
+    """
+
+    child_space: str = "macro-cnn"
+    child_arch: dict[str, Any] | None = None
+    subset: int = 4000
+
+    def _child(self) -> tuple[Space, Arch]:
+        from nasbeyond.run.experiment import make_space
+
+        space = make_space(self.child_space, {})
+        return space, space.validate(self.child_arch or CHILD_ARCH)
+
+    def build_model(self, arch: Arch, task: TaskShape) -> torch.nn.Module:
+        space, child = self._child()
+        return space.build(child, task)
+
+    def augmenter(self, arch: Arch, seed: int) -> Transform | None:
+        transform = self.space.build(arch, self.task())
+        if isinstance(transform, TransformModule):
+            transform.reseed(seed)
+        return batch_augmenter(transform, self.data())
+
+    def splits(self) -> Splits:
+        s = super().splits()
+        if not self.subset or self.subset >= len(s.y_train):
+            return s
+        _, keep = stratified_split(s.y_train.cpu().numpy(), self.subset / len(s.y_train), seed=0)
+        idx = torch.from_numpy(np.sort(keep)).to(s.x_train.device)
+        return Splits(s.x_train[idx], s.y_train[idx], s.x_val, s.y_val)
