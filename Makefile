@@ -32,12 +32,16 @@ lint: $(VENV)/.dev
 test: lint
 	$(BIN)/pytest
 
-BENCHES := overhead trainer nb201 pareto_nb201 scale latency_predictor
+BENCHES := overhead trainer nb201 pareto_nb201 scale latency_predictor augment_speed augment_accuracy
 
-bench: $(VENV)/.dev
+$(VENV)/.bench: $(VENV)/.dev
+	$(PIP) -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
 
-bench-quick: $(VENV)/.dev
+bench-quick: $(VENV)/.bench
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py --quick || exit 1; done
 
 clean:

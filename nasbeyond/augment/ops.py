@@ -204,25 +204,19 @@ def _affine_matrices(name: str, v: torch.Tensor, width: int, height: int) -> tor
     return torch.stack([c.double() for c in cols], dim=1)
 
 
-def _affine(x: torch.Tensor, mats: torch.Tensor) -> torch.Tensor:
-    """Nearest sampling of ``x`` at each sample's affine map of the output pixel centres."""
-    b, _, h, w = x.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=x.device, dtype=x.dtype) + 0.5,
-        torch.arange(w, device=x.device, dtype=x.dtype) + 0.5,
-        indexing="ij",
-    )
-    m = mats.to(torch.float64).view(b, 1, 1, 6)
-    xs, ys = xs.double(), ys.double()
-    xin = m[..., 0] * xs + m[..., 1] * ys + m[..., 2]
-    yin = m[..., 3] * xs + m[..., 4] * ys + m[..., 5]
-    ix, iy = torch.floor(xin).long(), torch.floor(yin).long()  # PIL: floor of the position
-    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-    flat = (
-        (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).view(b, 1, h * w).expand(-1, x.shape[1], -1)
-    )
-    out = x.reshape(b, x.shape[1], h * w).gather(2, flat).view_as(x)
-    return torch.where(inside.unsqueeze(1), out, torch.full_like(out, FILL))
+def _affine(x: torch.Tensor, mats: torch.Tensor, fill: float = FILL) -> torch.Tensor:
+    """Nearest sampling of ``x`` at each sample's affine map of the output pixel centres (the
+    positions in float64 as PIL computes them, built as outer sums to keep temporaries few)."""
+    b, c, h, w = x.shape
+    m = mats.to(device=x.device, dtype=torch.float64).view(b, 6, 1, 1).unbind(1)
+    xs = torch.arange(w, device=x.device, dtype=torch.float64).view(1, 1, w) + 0.5
+    ys = torch.arange(h, device=x.device, dtype=torch.float64).view(1, h, 1) + 0.5
+    ix = (m[0] * xs + (m[1] * ys + m[2])).floor_().long()  # PIL: floor of the position
+    iy = (m[3] * xs + (m[4] * ys + m[5])).floor_().long()
+    outside = (ix < 0) | (ix >= w) | (iy < 0) | (iy >= h)
+    flat = iy.clamp_(0, h - 1).mul_(w).add_(ix.clamp_(0, w - 1)).view(b, 1, h * w)
+    out = x.reshape(b, c, h * w).gather(2, flat.expand(-1, c, -1)).view_as(x)
+    return out.masked_fill_(outside.unsqueeze(1), fill)
 
 
 def _equalize(x: torch.Tensor) -> torch.Tensor:
@@ -243,20 +237,19 @@ def _equalize(x: torch.Tensor) -> torch.Tensor:
 
 
 def _autocontrast(x: torch.Tensor) -> torch.Tensor:
-    xd = x.double()
-    lo = xd.amin(dim=(2, 3), keepdim=True)
-    hi = xd.amax(dim=(2, 3), keepdim=True)
+    lo = x.amin(dim=(2, 3), keepdim=True)
+    hi = x.amax(dim=(2, 3), keepdim=True)
     scale = 255.0 / (hi - lo).clamp(min=1)
-    out = torch.floor(xd * scale - lo * scale).clamp(0, 255)  # PIL: int(i * scale + offset)
-    return torch.where(hi > lo, out, xd).to(x.dtype)
+    out = torch.floor(x * scale - lo * scale).clamp_(0, 255)  # PIL: int(i * scale + offset)
+    return torch.where(hi > lo, out, x)
 
 
 def _sharpness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    c = x.shape[1]
-    k = torch.tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=x.dtype, device=x.device) / 13
-    smooth = F.conv2d(x, k.expand(c, 1, 3, 3).contiguous(), groups=c).round()
+    """Blend with PIL's SMOOTH filter ([[1,1,1],[1,5,1],[1,1,1]] / 13, border kept)."""
+    box = F.avg_pool2d(x, 3, 1) * 9  # the 3x3 sums of the interior
+    smooth = ((box + 4 * x[:, :, 1:-1, 1:-1]) / 13).round_()
     degenerate = x.clone()
-    degenerate[:, :, 1:-1, 1:-1] = smooth  # PIL's SMOOTH filter leaves the border
+    degenerate[:, :, 1:-1, 1:-1] = smooth
     return _blend(x, degenerate, factor)
 
 
@@ -323,7 +316,7 @@ def to_255(x: torch.Tensor) -> torch.Tensor:
 
 def from_255(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if like.dtype == torch.uint8:
-        return y.round().clamp(0, 255).to(torch.uint8)
+        return y.round_().clamp_(0, 255).to(torch.uint8)
     return (y / 255.0).to(like.dtype)
 
 
@@ -338,27 +331,38 @@ def apply_batch(
 ) -> torch.Tensor:
     """Sample i of ``x`` (B, C, H, W) gets op ``names[ops[i]]`` at ``levels[i]`` with sign
     ``signs[i]`` when ``apply[i]``; same dtype and device out. ``names`` may include
-    ``Identity``."""
-    present = [k for k in torch.unique(ops[apply]).tolist() if names[k] != "Identity"]
-    if not present:
-        return x
-    y = to_255(x)
-    pair = None
-    if "SamplePairing" in (names[k] for k in present):  # partners: a shuffle of the batch
-        pair = y[torch.randperm(len(y), generator=gen).to(y.device)]
-    out = y.clone()
-    for k in present:
+    ``Identity``. Samples are grouped by op (one sort), so each op runs once per batch on its
+    samples only; uint8 batches are converted to float one group at a time."""
+    if x.dtype != torch.uint8 and not x.is_floating_point():
+        raise ConfigError(f"augment: images must be uint8 (0..255) or float (0..1), got {x.dtype}")
+    active = torch.nonzero(apply).squeeze(1)
+    keys = ops[active]
+    order = torch.argsort(keys, stable=True)
+    active, keys = active[order], keys[order]
+    counts = torch.bincount(keys, minlength=len(names)).tolist()
+    groups = torch.split(active, counts)
+    perm = None
+    out = x.clone()
+    for k, idx in enumerate(groups):
         name = names[k]
-        idx = torch.nonzero(apply & (ops == k)).squeeze(1)
-        vals = op_values(name, levels[idx].double(), signs[idx].double()).to(y.dtype).to(y.device)
-        if len(idx) == len(y):
-            out = _apply_group(y, name, vals, gen, pair)
+        if len(idx) == 0 or name == "Identity":
             continue
-        idx_d = idx.to(y.device)
-        out[idx_d] = _apply_group(
-            y[idx_d], name, vals, gen, pair[idx_d] if pair is not None else None
-        )
-    return from_255(out, x)
+        vals = op_values(name, levels[idx].double(), signs[idx].double())
+        idx_d = idx.to(x.device)
+        if OPS[name].kind == "affine":  # moves pixels, in the batch's own dtype
+            mats = _affine_matrices(name, vals, x.shape[3], x.shape[2])
+            fill = FILL if x.dtype == torch.uint8 else FILL / 255
+            out[idx_d] = _affine(x[idx_d], mats, fill)
+            continue
+        sub = to_255(x[idx_d])
+        pair = None
+        if name == "SamplePairing":  # partners: a shuffle of the whole batch
+            if perm is None:
+                perm = torch.randperm(len(x), generator=gen).to(x.device)
+            pair = to_255(x[perm[idx_d]])
+        res = _apply_group(sub, name, vals.to(sub.dtype).to(x.device), gen, pair)
+        out[idx_d] = from_255(res, x)
+    return out
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
