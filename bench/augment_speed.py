@@ -169,9 +169,7 @@ def main() -> None:
     print("images per second on 2 cores (higher is better)")
     print(table(head, rows))
     ratio = results["randaugment"]["32x32"]["ours-tensor"] / max(
-        v
-        for k, v in results["randaugment"]["32x32"].items()
-        if k in ("kornia", "albumentations")
+        v for k, v in results["randaugment"]["32x32"].items() if k in ("kornia", "albumentations")
     )
     print(f"RandAugment at 32x32: ours-tensor is {ratio:.1f}x the best per-image peer (target 3x)")
     # {"SIZE": {"IMPL": img/s}} for RandAugment, as the issue asks, and both transforms in full

@@ -105,8 +105,8 @@ def test_list_shows_every_registry():
 BAD = [
     (
         ["search", "--space", "nope"],
-        "space: unknown space 'nope'; allowed: darts, evolution-cnn, macro-cnn, mlp, mnasnet, "
-        "nasnet, nb201, transformer or FILE.py:FUNCTION",
+        "space: unknown space 'nope'; allowed: augment-policy, darts, evolution-cnn, macro-cnn, "
+        "mlp, mnasnet, nasnet, nb201, randaugment, transformer or FILE.py:FUNCTION",
     ),
     (["search", "--strategy", "nope"], "strategy: unknown strategy 'nope'; allowed:"),
     (["search", "--dataset", "nope"], "dataset: unknown dataset 'nope'; allowed:"),

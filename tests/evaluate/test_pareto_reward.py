@@ -222,3 +222,21 @@ def test_mnasnet_reward_search_with_measured_latency(tmp_path):
     for t in trials:
         lat, acc = t.metrics["latency_ms"], t.metrics["accuracy"]
         assert t.reward == pytest.approx(mnasnet_reward(acc, lat, 1.0, 0.0, -1.0))
+
+
+def test_measured_latency_front_in_the_store_and_show(tmp_path, capsys):
+    run_dir = str(tmp_path / "m")
+    argv = ["search", "--space", "mlp", "--dataset", "digits", "--epochs", "1", "--trials", "5"]
+    argv += ["--strategy", "nsga2", "--objectives", "accuracy,latency", "--executor", "inline"]
+    assert main([*argv, "--run-dir", run_dir]) == 0
+    store = Store(run_dir, create=False)
+    front = store.get("pareto")
+    trials = {t.id: t for t in store.trials("ok")}
+    assert front["objectives"] == ["val_acc:max", "latency_ms:min"] and front["scored"] == 5
+    assert front["trials"] and all(
+        trials[i].metrics["latency_source"] == "measured" for i in front["trials"]
+    )
+    capsys.readouterr()
+    assert main(["show", run_dir]) == 0
+    out = capsys.readouterr().out
+    assert f"Pareto front ({len(front['trials'])} of 5 trials)" in out
