@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from nasbeyond._paths import is_file
 from nasbeyond.config import RunConfig
 from nasbeyond.exceptions import ConfigError, NasbeyondError
 
@@ -190,7 +191,7 @@ def _read_arch(text: str) -> dict[str, Any]:
     from pathlib import Path
 
     source = "arch"
-    if not text.lstrip().startswith("{") and Path(text).is_file():
+    if not text.lstrip().startswith("{") and is_file(text):
         source, text = f"arch file {text}", Path(text).read_text()
     try:
         arch = json.loads(text)

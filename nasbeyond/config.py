@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from nasbeyond._paths import is_file
 from nasbeyond.exceptions import ConfigError
 from nasbeyond.registry import names
 
@@ -70,7 +71,7 @@ class RunConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
         p = Path(path)
-        if not p.is_file():
+        if not is_file(p):
             raise ConfigError(f"config: file {path} does not exist")
         try:
             data = yaml.safe_load(p.read_text())

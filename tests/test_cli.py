@@ -264,3 +264,12 @@ def test_every_strategy_searches_and_resumes_from_the_cli(tmp_path, strategy, ca
     assert main(["resume", run_dir, "--trials", "6"]) == 0
     assert main(["show", run_dir]) == 0
     assert "6 finished trials (0 failed)" in capsys.readouterr().out
+
+
+def test_text_too_long_for_a_path_is_read_as_json(capsys):
+    # found by the fuzzer: a long arch text used to crash the "is it a file?" check
+    arch = json.dumps([None, {"0" * 300: None}])
+    assert (
+        main(["evaluate", "--space", "mlp", "--dataset", "digits", "--arch", arch, "--check"]) == 2
+    )
+    assert "arch: expected a JSON object, got list" in capsys.readouterr().err

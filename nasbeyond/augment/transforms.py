@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from nasbeyond._paths import is_file
 from nasbeyond.augment.ops import OP_NAMES, OPS, apply_batch, apply_pil
 from nasbeyond.exceptions import ConfigError
 
@@ -113,7 +114,7 @@ def load_policy(spec: str | Path | Policy) -> Policy:
     if text in PUBLISHED or text.startswith("detection_"):
         return published_policy(text)
     path = Path(text)
-    if not path.is_file():
+    if not is_file(path):
         raise ConfigError(
             f"policy: {text!r} is neither a published policy ({', '.join(PUBLISHED)}) "
             "nor a JSON file"

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasbeyond._paths import is_file
 from nasbeyond.arch import Arch
 from nasbeyond.exceptions import ConfigError, SpaceError
 from nasbeyond.space._base import Decision, Space, TaskShape
@@ -263,7 +264,7 @@ def load_function(reference: str) -> BuildFn:
     try:
         if target.endswith(".py"):
             path = Path(target).resolve()
-            if not path.is_file():
+            if not is_file(path):
                 raise ConfigError(f"space: file {target} does not exist")
             mod_name = "nasbeyond_user_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
             module = sys.modules.get(mod_name)
