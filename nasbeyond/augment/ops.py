@@ -94,12 +94,6 @@ def op_values(name: str, levels: torch.Tensor, signs: torch.Tensor) -> torch.Ten
     return v
 
 
-def check_op(name: object, where: str = "policy") -> str:
-    if name not in OPS:
-        raise ConfigError(f"{where}: unknown operation {name!r}; allowed: {', '.join(OPS)}")
-    return str(name)
-
-
 # -- affine matrices (output pixel centre -> input position), shared by both paths ----------
 
 
@@ -373,10 +367,3 @@ def pil_to_tensor(img: Image.Image) -> torch.Tensor:
         if a.ndim == 2
         else torch.from_numpy(a.copy()).permute(2, 0, 1)
     )
-
-
-def tensor_to_pil(t: torch.Tensor) -> Image.Image:
-    a = t.detach().cpu()
-    if a.dtype != torch.uint8:
-        a = (a * 255).round().clamp(0, 255).to(torch.uint8)
-    return Image.fromarray(a[0].numpy() if a.shape[0] == 1 else a.permute(1, 2, 0).numpy())

@@ -32,7 +32,6 @@ from nasbeyond.exceptions import ConfigError
 
 Policy = list[list[list[Any]]]  # sub-policies of [operation, probability, magnitude_bin]
 MAGNITUDE_BINS = 10  # AutoAugment: levels bin / 9
-PROBABILITY_BINS = 11  # 0.0, 0.1, ..., 1.0
 RAND_OPS = (
     "Identity",
     "AutoContrast",
