@@ -367,7 +367,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from nasbeyond.registry import KINDS, names
 
         for kind in KINDS:
-            print(f"{kind + ('es' if kind.endswith('s') else 's'):12s} {', '.join(names(kind))}")
+            plural = {"strategy": "strategies"}.get(kind, kind + "s")
+            extra = ", or FILE.py:FUNCTION (user-defined)" if kind == "space" else ""
+            print(f"{plural:12s} {', '.join(names(kind))}{extra}")
         return 0
     if args.command == "augment" and args.augment_command == "export":
         return _augment_export(args)

@@ -100,6 +100,7 @@ def test_list_shows_every_registry():
     assert r.returncode == 0
     for word in ("macro-cnn", "mlp", "evolution", "random", "mnist5k", "fashion-mnist", "train"):
         assert word in r.stdout
+    assert "strategies " in r.stdout and "FILE.py:FUNCTION" in r.stdout
 
 
 BAD = [
