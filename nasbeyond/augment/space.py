@@ -101,7 +101,7 @@ class PolicySpace(Space):
                 if p not in PROBABILITIES or m not in MAGNITUDES or isinstance(m, bool):
                     raise SpaceError(
                         f"augment-policy: sub-policy {i} entry {j}: probability {p!r} / "
-                        "magnitude {m!r}; allowed: probabilities 0.0, 0.1, .., 1.0 and "
+                        f"magnitude {m!r}; allowed: probabilities 0.0, 0.1, .., 1.0 and "
                         "magnitude bins 0..9"
                     )
         return arch

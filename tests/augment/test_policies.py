@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from nasbeyond.augment.space import PolicySpace
 from nasbeyond.augment.transforms import AutoAugment, load_policy, published_policy
 from nasbeyond.cli import main
-from nasbeyond.exceptions import ConfigError
+from nasbeyond.exceptions import ConfigError, SpaceError
 from nasbeyond.run.store import Store
 from nasbeyond.strategy import GridSearch
 
@@ -151,3 +151,11 @@ def test_randaugment_grid_from_the_cli(tmp_path):
     assert main(argv) == 0
     trials = Store(run_dir, create=False).trials()
     assert sorted((t.arch["n"], t.arch["m"]) for t in trials) == [(1, 4), (1, 8), (2, 4), (2, 8)]
+
+
+def test_policy_space_names_the_bad_bin():
+    space = PolicySpace()
+    arch = space.sample(np.random.default_rng(1))
+    arch["policy"][2][1][1] = 0.25  # not one of the 11 probability bins
+    with pytest.raises(SpaceError, match=r"sub-policy 2 entry 1: probability 0.25 / magnitude \d"):
+        space.validate(arch)
