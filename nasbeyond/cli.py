@@ -204,12 +204,6 @@ def _read_arch(text: str) -> dict[str, Any]:
     return arch
 
 
-def _grid_points(space: Any) -> list[Any]:
-    import itertools
-
-    return list(itertools.product(*(d.choices for d in space.decisions())))
-
-
 def _augment_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -381,10 +375,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             args
         ):
             from nasbeyond.run.experiment import make_space
+            from nasbeyond.strategy import GridSearch
 
-            config = config.replace(
-                trials=len(_grid_points(make_space(config.space, config.space_args)))
-            )
+            grid = GridSearch(make_space(config.space, config.space_args))
+            config = config.replace(trials=grid.size)  # every point once
         return _search(Experiment(config))
     if args.command == "evaluate":
         return _evaluate(args)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from nasbeyond.augment.ops import FILL, affine_matrix, apply_pil
+from nasbeyond.augment.ops import affine_matrix, apply_pil, fill_of
 from nasbeyond.augment.transforms import published_policy
 from nasbeyond.exceptions import ConfigError
 
@@ -59,10 +59,6 @@ IMAGE_OPS = {
     "BBox_Cutout",
 }
 DETECTION_OPS = tuple(sorted(GEOMETRIC | ONLY_BOXES | IMAGE_OPS))
-
-
-def _fill(img: Image.Image) -> Any:
-    return FILL if len(img.getbands()) == 1 else (FILL,) * len(img.getbands())
 
 
 def _geometry(
@@ -119,7 +115,7 @@ def _cutout(img: Image.Image, cx: int, cy: int, pad: int) -> Image.Image:
         min(img.size[1], cy + pad),
     )
     if box[2] > box[0] and box[3] > box[1]:
-        out.paste(_fill(img), box)
+        out.paste(fill_of(img), box)
     return out
 
 
@@ -146,7 +142,7 @@ def _image_op(
         l, t = int(round(max(x0, cx - pw))), int(round(max(y0, cy - ph)))
         r, b = int(round(min(x1, cx + pw))), int(round(min(y1, cy + ph)))
         if r > l and b > t:
-            out.paste(_fill(img), (l, t, r, b))
+            out.paste(fill_of(img), (l, t, r, b))
         return out
     # AutoContrast, Equalize, Posterize, Solarize: the classification ops (levels 0..1)
     return apply_pil(img, name, level, sign, rng)
@@ -172,7 +168,7 @@ def _inside_box(
     else:  # Rotate, ShearX/Y, TranslateX/Y inside the box, filled with grey
         m = _geometry(name, level, sign, crop.size, only_box=True)
         crop = crop.transform(
-            crop.size, Image.Transform.AFFINE, m, Image.Resampling.NEAREST, fillcolor=_fill(crop)
+            crop.size, Image.Transform.AFFINE, m, Image.Resampling.NEAREST, fillcolor=fill_of(crop)
         )
     out = img.copy()
     out.paste(crop, (x0, y0))
@@ -197,7 +193,7 @@ def apply_detection_op(
     if name in GEOMETRIC:
         m = _geometry(name, level, sign, img.size, only_box=False)
         img = img.transform(
-            img.size, Image.Transform.AFFINE, m, Image.Resampling.NEAREST, fillcolor=_fill(img)
+            img.size, Image.Transform.AFFINE, m, Image.Resampling.NEAREST, fillcolor=fill_of(img)
         )
         moved, keep = transform_boxes(boxes, m, img.size)
         return img, moved[keep], keep

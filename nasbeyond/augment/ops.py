@@ -20,7 +20,6 @@ original), rotation about the centre.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 
@@ -70,19 +69,13 @@ MAGNITUDE_FREE = frozenset({"AutoContrast", "Invert", "Equalize"})
 
 def op_value(name: str, level: float, sign: float = 1.0) -> float:
     """The op's argument at ``level`` in [0, 1] (``sign`` -1 flips signed ops)."""
-    s = OPS[name]
-    v = s.low + (s.high - s.low) * level
-    if s.signed:
-        v = s.low + (v - s.low) * sign
-    if name == "Posterize":
-        v = float(8 - int(round(4 * level)))  # whole bits: 8 (level 0) .. 4 (level 1)
-    elif name == "Solarize":
-        v = float(int(v))  # a whole threshold
-    return v
+    one = torch.tensor([float(level)], dtype=torch.float64)
+    return float(op_values(name, one, torch.tensor([float(sign)], dtype=torch.float64))[0])
 
 
 def op_values(name: str, levels: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-    """``op_value`` for a batch of levels and signs."""
+    """The op's arguments for a batch of levels and signs: Posterize in whole bits 8 -> 4,
+    Solarize a whole threshold 256 -> 0."""
     s = OPS[name]
     v = s.low + (s.high - s.low) * levels
     if s.signed:
@@ -98,25 +91,15 @@ def op_values(name: str, levels: torch.Tensor, signs: torch.Tensor) -> torch.Ten
 
 
 def affine_matrix(name: str, value: float, width: int, height: int) -> tuple[float, ...]:
-    if name == "ShearX":
-        return (1.0, value, 0.0, 0.0, 1.0, 0.0)
-    if name == "ShearY":
-        return (1.0, 0.0, 0.0, value, 1.0, 0.0)
-    if name == "TranslateX":
-        return (1.0, 0.0, value * width, 0.0, 1.0, 0.0)
-    if name == "TranslateY":
-        return (1.0, 0.0, 0.0, 0.0, 1.0, value * height)
-    # Rotate counter-clockwise by ``value`` degrees about the centre (PIL's Image.rotate).
-    a = -math.radians(value)
-    cos, sin = math.cos(a), math.sin(a)
-    cx, cy = width / 2.0, height / 2.0
-    return (cos, sin, cx - cos * cx - sin * cy, -sin, cos, cy + sin * cx - cos * cy)
+    """The output -> input map of one geometric op, as PIL's six affine coefficients."""
+    v = torch.tensor([float(value)], dtype=torch.float64)
+    return tuple(_affine_matrices(name, v, width, height)[0].tolist())
 
 
 # -- PIL -------------------------------------------------------------------------------------
 
 
-def _fill(img: Image.Image) -> int | tuple[int, ...]:
+def fill_of(img: Image.Image) -> int | tuple[int, ...]:
     return FILL if len(img.getbands()) == 1 else (FILL,) * len(img.getbands())
 
 
@@ -133,7 +116,7 @@ def apply_pil(
     if OPS[name].kind == "affine":
         m = affine_matrix(name, v, *img.size)
         return img.transform(
-            img.size, Image.Transform.AFFINE, m, Image.Resampling.NEAREST, fillcolor=_fill(img)
+            img.size, Image.Transform.AFFINE, m, Image.Resampling.NEAREST, fillcolor=fill_of(img)
         )
     if name == "AutoContrast":
         return ImageOps.autocontrast(img)
@@ -156,7 +139,7 @@ def apply_pil(
         out = img.copy()
         x0, y0 = cx - side // 2, cy - side // 2
         box = (max(0, x0), max(0, y0), min(img.size[0], x0 + side), min(img.size[1], y0 + side))
-        out.paste(_fill(img), box)
+        out.paste(fill_of(img), box)
         return out
     if pair is None or pair.size != img.size or pair.mode != img.mode:
         return img  # SamplePairing without a partner of the same size leaves the image
@@ -180,7 +163,8 @@ def _blend(a: torch.Tensor, b: torch.Tensor, factor: torch.Tensor) -> torch.Tens
 
 
 def _affine_matrices(name: str, v: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    """``affine_matrix`` for a batch of values: (B, 6)."""
+    """(B, 6) output -> input maps: shears and translations about the top-left corner, Rotate
+    counter-clockwise by ``v`` degrees about the centre (PIL's Image.rotate)."""
     one, zero = torch.ones_like(v), torch.zeros_like(v)
     if name == "ShearX":
         cols = [one, v, zero, zero, one, zero]

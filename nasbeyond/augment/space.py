@@ -25,7 +25,7 @@ from nasbeyond.augment.ops import OP_NAMES
 from nasbeyond.augment.transforms import MAGNITUDE_BINS, AutoAugment, RandAugment, validate_policy
 from nasbeyond.exceptions import ConfigError, SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape, other_choice
 
 PROBABILITIES = tuple(round(i / 10, 1) for i in range(11))
 MAGNITUDES = tuple(range(MAGNITUDE_BINS))
@@ -80,8 +80,7 @@ class PolicySpace(Space):
         entry = child["policy"][int(rng.integers(self.sub_policies))][int(rng.integers(self.ops))]
         k = int(rng.integers(3))
         values: tuple[Any, ...] = (OP_NAMES, PROBABILITIES, MAGNITUDES)[k]
-        rest = [v for v in values if v != entry[k]]
-        entry[k] = rest[int(rng.integers(len(rest)))]
+        entry[k] = other_choice(values, entry[k], rng)
         return child
 
     def validate(self, arch: Arch) -> Arch:
@@ -168,8 +167,7 @@ class RandAugmentSpace(Space):
         child = dict(self.validate(arch))
         options = [(d.name, d.choices) for d in self.decisions()]
         key, values = options[int(rng.integers(len(options)))]
-        rest = [v for v in values if v != child[key]]
-        child[key] = rest[int(rng.integers(len(rest)))]
+        child[key] = other_choice(values, child[key], rng)
         return child
 
     def validate(self, arch: Arch) -> Arch:

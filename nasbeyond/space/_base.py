@@ -21,6 +21,12 @@ class Decision:
     choices: tuple[Any, ...]
 
 
+def other_choice(values: Sequence[Any], current: Any, rng: np.random.Generator) -> Any:
+    """A value of ``values`` other than ``current``, uniformly (the step of every mutation)."""
+    rest = [v for v in values if v != current]
+    return rest[int(rng.integers(len(rest)))]
+
+
 # A drawing of an arch: panels (title, nodes); a node is (label, incoming edges), an edge is
 # (index of the source node in the same panel, edge label). Cells are graphs, chains stacks.
 Node = tuple[str, list[tuple[int, str]]]

@@ -33,7 +33,7 @@ from torch import nn
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape, other_choice
 
 NASNET_OPS = (
     "identity",
@@ -331,20 +331,16 @@ class CellSpace(Space):
             moves.append("combine")
         move = moves[int(rng.integers(len(moves)))]
 
-        def other(values: Sequence[Any], current: Any) -> Any:
-            rest = [v for v in values if v != current]
-            return rest[int(rng.integers(len(rest)))]
-
         if move == "op":
             k = int(rng.integers(2))
-            node["ops"][k] = other(self.ops, node["ops"][k])
+            node["ops"][k] = other_choice(self.ops, node["ops"][k], rng)
         elif move == "combine":
-            node["combine"] = other(self.combiners, node["combine"])
+            node["combine"] = other_choice(self.combiners, node["combine"], rng)
         elif self.distinct_inputs:
-            node["inputs"] = list(other(self._pairs(j), tuple(node["inputs"])))
+            node["inputs"] = list(other_choice(self._pairs(j), tuple(node["inputs"]), rng))
         else:
             k = int(rng.integers(2))
-            node["inputs"][k] = other(range(j + 2), node["inputs"][k])
+            node["inputs"][k] = other_choice(range(j + 2), node["inputs"][k], rng)
         return self.validate(child)
 
     def validate(self, arch: Arch) -> Arch:

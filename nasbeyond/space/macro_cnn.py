@@ -22,7 +22,7 @@ from torch import nn
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape, other_choice
 
 KERNELS = (1, 3, 5, 7)
 FILTERS = (24, 36, 48, 64)
@@ -184,8 +184,7 @@ class MacroCNNSpace(Space):
         if move == "alter":
             layer = layers[int(rng.integers(n))]
             field = list(self.fields)[int(rng.integers(len(self.fields)))]
-            others = [v for v in self.fields[field] if v != layer[field]]
-            layer[field] = others[int(rng.integers(len(others)))]
+            layer[field] = other_choice(self.fields[field], layer[field], rng)
             move = f"alter_{field}"
         elif move == "insert":
             at = int(rng.integers(n + 1))

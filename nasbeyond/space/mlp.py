@@ -20,7 +20,7 @@ from torch import nn
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape, other_choice
 
 WIDTHS = (32, 64, 128, 256)
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
@@ -141,15 +141,11 @@ class MLPSpace(Space):
         moves += ["remove"] if len(widths) > 1 else []
         move = moves[int(rng.integers(len(moves)))]
 
-        def other(vals: Sequence[Any], cur: Any) -> Any:
-            rest = [v for v in vals if v != cur]
-            return rest[int(rng.integers(len(rest)))]
-
         if move == "width":
             i = int(rng.integers(len(widths)))
-            widths[i] = other(WIDTHS, widths[i])
+            widths[i] = other_choice(WIDTHS, widths[i], rng)
         elif move in self._fields():
-            child[move] = other(self._fields()[move], child.get(move, "none"))
+            child[move] = other_choice(self._fields()[move], child.get(move, "none"), rng)
         elif move == "insert":
             widths.insert(int(rng.integers(len(widths) + 1)), WIDTHS[int(rng.integers(4))])
         else:

@@ -21,7 +21,7 @@ from torch import nn
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape, other_choice
 
 # (filters, layers, stride) of the base network's blocks, as in MnasNet's Figure 4 / MobileNetV2.
 BASE = ((16, 1, 1), (24, 2, 2), (40, 3, 2), (80, 4, 2), (96, 2, 1), (192, 4, 2), (320, 1, 1))
@@ -140,8 +140,7 @@ class MnasNetSpace(Space):
         child = copy_arch(self.validate(arch))
         block = child["blocks"][int(rng.integers(self.blocks))]
         field = list(CHOICES)[int(rng.integers(len(CHOICES)))]
-        others = [v for v in CHOICES[field] if v != block[field]]
-        block[field] = others[int(rng.integers(len(others)))]
+        block[field] = other_choice(CHOICES[field], block[field], rng)
         return child
 
     def validate(self, arch: Arch) -> Arch:

@@ -18,7 +18,7 @@ from torch import nn
 from nasbeyond.arch import Arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape, other_choice
 from nasbeyond.space.cells import Cell, cell_op
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -125,8 +125,7 @@ class NB201Space(Space):
         """Replace the op of one edge by another op (the REA mutation of the benchmark paper)."""
         ops = list(self.validate(arch)["edges"])
         k = int(rng.integers(len(ops)))
-        others = [o for o in OPS if o != ops[k]]
-        ops[k] = others[int(rng.integers(len(others)))]
+        ops[k] = other_choice(OPS, ops[k], rng)
         return {"edges": ops}
 
     def validate(self, arch: Arch) -> Arch:

@@ -27,7 +27,7 @@ from torch import nn
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape
+from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape, other_choice
 
 LAYERS = (
     "attention_1",
@@ -228,16 +228,12 @@ class TransformerSpace(Space):
         child = copy_arch(self.validate(arch))
         blocks: list[dict[str, Any]] = child["blocks"]
 
-        def pick(values: Sequence[Any], current: Any) -> Any:
-            rest = [x for x in values if x != current]
-            return rest[int(rng.integers(len(rest)))]
-
         moves = ["field", "field", "field", "width"]
         moves += ["grow"] if len(blocks) < self.max_blocks else []
         moves += ["shrink"] if len(blocks) > 1 else []
         move = moves[int(rng.integers(len(moves)))]
         if move == "width":
-            child["width"] = pick(WIDTHS, child["width"])
+            child["width"] = other_choice(WIDTHS, child["width"], rng)
         elif move == "grow":
             fresh = self.sample(rng)["blocks"][0]
             for side in ("left", "right"):
@@ -255,10 +251,10 @@ class TransformerSpace(Space):
             ]
             path, values = options[int(rng.integers(len(options)))]
             if path == "combine":
-                blocks[b]["combine"] = pick(values, blocks[b]["combine"])
+                blocks[b]["combine"] = other_choice(values, blocks[b]["combine"], rng)
             else:
                 side, f = path.split(".")
-                blocks[b][side][f] = pick(values, blocks[b][side][f])
+                blocks[b][side][f] = other_choice(values, blocks[b][side][f], rng)
         return self.validate(child)
 
     def validate(self, arch: Arch) -> Arch:

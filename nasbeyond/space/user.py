@@ -42,7 +42,7 @@ from torch import nn
 from nasbeyond._paths import is_file
 from nasbeyond.arch import Arch
 from nasbeyond.exceptions import ConfigError, SpaceError
-from nasbeyond.space._base import Decision, Space, TaskShape
+from nasbeyond.space._base import Decision, Space, TaskShape, other_choice
 
 BuildFn = Callable[["Choices", TaskShape], nn.Module]
 PROBE_TASK = TaskShape((3, 32, 32), 10)
@@ -231,8 +231,7 @@ class FunctionSpace(Space):
         if not names:
             raise SpaceError(f"{self.name}: nothing to mutate (every choice has one option)")
         name = names[int(rng.integers(len(names)))]
-        others = [o for o in c.asked[name] if o != arch[name]]
-        changed = {**arch, name: others[int(rng.integers(len(others)))]}
+        changed = {**arch, name: other_choice(c.asked[name], arch[name], rng)}
         return self._arch(_Replay(self.name, changed, fallback=_Random(self.name, rng)))
 
     def validate(self, arch: Arch) -> Arch:
