@@ -34,12 +34,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save, table  # noqa: E402
 
-from nasbeyond.augment.pipeline import CHILD_ARCH, batch_augmenter, parse_transform  # noqa: E402
+from nasbeyond.augment.pipeline import batch_augmenter, parse_transform  # noqa: E402
 from nasbeyond.config import RunConfig  # noqa: E402
 from nasbeyond.data import load_dataset, stratified_split  # noqa: E402
 from nasbeyond.run import Experiment  # noqa: E402
 from nasbeyond.space import MacroCNNSpace  # noqa: E402
-from nasbeyond.train import Trainer  # noqa: E402
+from nasbeyond.train import CHILD_ARCH, Trainer  # noqa: E402
 from nasbeyond.trial import Budget  # noqa: E402
 
 DATASET = "fashion-mnist"

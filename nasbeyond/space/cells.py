@@ -18,6 +18,7 @@ DARTS arch (4 nodes, two different inputs in increasing order, 8 ops, always sum
     {"normal": [{"inputs": [0, 1], "ops": ["sep_conv_3x3", "skip_connect"]}, ...], "reduce": ...}
 
 Input index 0 is the cell before the previous one, 1 the previous cell, 2.. earlier nodes.
+The ops are looked up by name in ``cell_ops.CELL_OPS``; a space's ``ops`` may name any entry.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from torch import nn
 from nasbeyond.arch import Arch, copy_arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape, other_choice
+from nasbeyond.space._base import Decision, Node, Panel, Space, other_choice
+from nasbeyond.space.cell_ops import FactorizedReduce, cell_op, relu_conv_bn
+from nasbeyond.trial import TaskShape
 
 NASNET_OPS = (
     "identity",
@@ -62,82 +65,7 @@ DARTS_OPS = (
 )
 
 
-# -- the op library ---------------------------------------------------------------------------
-
-
-class Zero(nn.Module):
-    def __init__(self, stride: int = 1) -> None:
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
-
-
-class FactorizedReduce(nn.Module):
-    """Halve the resolution without losing half the pixels: two 1x1 stride-2 convs, one shifted
-    by a pixel, concatenated (the identity op of reduction cells)."""
-
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.relu = nn.ReLU()
-        self.a = nn.Conv2d(cin, cout // 2, 1, 2, bias=False)
-        self.b = nn.Conv2d(cin, cout - cout // 2, 1, 2, bias=False)
-        self.pad = nn.ZeroPad2d((0, 1, 0, 1))
-        self.bn = nn.BatchNorm2d(cout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
-        shifted = self.pad(x)[:, :, 1:, 1:]
-        return self.bn(torch.cat([self.a(x), self.b(shifted)], dim=1))
-
-
-def relu_conv_bn(
-    cin: int, cout: int, k: int | tuple[int, int], stride: int | tuple[int, int] = 1
-) -> nn.Sequential:
-    kk = (k, k) if isinstance(k, int) else k
-    pad = (kk[0] // 2, kk[1] // 2)
-    return nn.Sequential(
-        nn.ReLU(), nn.Conv2d(cin, cout, kk, stride, pad, bias=False), nn.BatchNorm2d(cout)
-    )
-
-
-def _dw_pw(c: int, k: int, stride: int, dilation: int) -> list[nn.Module]:
-    return [
-        nn.ReLU(),
-        nn.Conv2d(c, c, k, stride, dilation * (k // 2), dilation, groups=c, bias=False),
-        nn.Conv2d(c, c, 1, bias=False),
-        nn.BatchNorm2d(c),
-    ]
-
-
-def cell_op(name: str, c: int, stride: int = 1) -> nn.Module:
-    """One op of the NASNet / DARTS / NB201 op lists, C channels in and out."""
-    kind, _, size = name.rpartition("_")
-    k = int(size.split("x")[0]) if size[:1].isdigit() else 0
-    if name == "none":
-        return Zero(stride)
-    if name in ("identity", "skip_connect"):
-        return nn.Identity() if stride == 1 else FactorizedReduce(c, c)
-    if kind == "avg_pool":
-        return nn.AvgPool2d(k, stride, k // 2, count_include_pad=False)
-    if kind == "max_pool":
-        return nn.MaxPool2d(k, stride, k // 2)
-    if kind in ("conv", "nor_conv"):
-        return relu_conv_bn(c, c, k, stride)
-    if name in ("conv_1x3_3x1", "conv_1x7_7x1"):
-        n = 3 if "1x3" in name else 7
-        return nn.Sequential(
-            nn.ReLU(),
-            nn.Conv2d(c, c, (1, n), (1, stride), (0, n // 2), bias=False),
-            nn.Conv2d(c, c, (n, 1), (stride, 1), (n // 2, 0), bias=False),
-            nn.BatchNorm2d(c),
-        )
-    if kind == "sep_conv":  # DARTS applies the separable conv twice
-        return nn.Sequential(*_dw_pw(c, k, stride, 1), *_dw_pw(c, k, 1, 1))
-    if kind == "dil_conv":
-        return nn.Sequential(*_dw_pw(c, k, stride, 2))
-    raise SpaceError(f"cells: unknown op {name!r}")
+# -- the cell -------------------------------------------------------------------------------------
 
 
 class Cell(nn.Module):

@@ -18,8 +18,10 @@ from torch import nn
 from nasbeyond.arch import Arch
 from nasbeyond.exceptions import SpaceError
 from nasbeyond.registry import register
-from nasbeyond.space._base import Decision, Node, Panel, Space, TaskShape, other_choice
-from nasbeyond.space.cells import Cell, cell_op
+from nasbeyond.space._base import Decision, Node, Panel, Space, other_choice
+from nasbeyond.space.cell_ops import cell_op
+from nasbeyond.space.cells import Cell
+from nasbeyond.trial import TaskShape
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), benchmark order
@@ -154,6 +156,6 @@ class NB201Space(Space):
     def index(self, arch: Arch) -> int:
         """The benchmark's own index of an arch (base-5 digits in edge order are NOT it; the
         table maps strings to indices)."""
-        from nasbeyond.evaluate.nb201_table import load_table
+        from nasbeyond.benchdata import load_table
 
         return load_table().index[to_arch_str(self.validate(arch))]

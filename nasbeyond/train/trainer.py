@@ -25,10 +25,17 @@ from nasbeyond.evaluate import count_macs, count_params, measure_latency
 from nasbeyond.evaluate.measure import LATENCY_BACKENDS
 from nasbeyond.exceptions import ConfigError, StoreError, TrialError
 from nasbeyond.registry import names, register
-from nasbeyond.space import Space, TaskShape
-from nasbeyond.trial import Budget, Context, Result
+from nasbeyond.space import Space
+from nasbeyond.trial import Budget, Context, Result, TaskShape
 
 OPTIMIZERS = ("adam", "sgd")
+# Peak learning rates when neither the trainer (``lr``) nor the arch (``hparams.lr``) sets one;
+# both decay to zero on a cosine. SGD: the peak of ENAS's cosine schedule for the networks it
+# trains (Pham et al., ICML 2018: Nesterov momentum, lr_max 0.05). AdamW: Adam's own default
+# (Kingma & Ba, ICLR 2015), also torch's. Every seeded figure in README and bench/ was made
+# with these two values: changing one changes them all.
+DEFAULT_SGD_LR = 0.05
+DEFAULT_ADAM_LR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -141,11 +148,11 @@ class Trainer:
         lr = lr or self.lr
         if self.optimizer == "adam":
             return torch.optim.AdamW(
-                model.parameters(), lr=lr or 1e-3, weight_decay=self.weight_decay
+                model.parameters(), lr=lr or DEFAULT_ADAM_LR, weight_decay=self.weight_decay
             )
         return torch.optim.SGD(
             model.parameters(),
-            lr=lr or 0.05,
+            lr=lr or DEFAULT_SGD_LR,
             momentum=self.momentum,
             nesterov=True,
             weight_decay=self.weight_decay,
@@ -161,8 +168,31 @@ class Trainer:
         lr: float | None = None,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[float, int]:
-        """Train ``model`` in place (``augment`` transforms each batch); returns the mean
-        training loss of the last epoch and the number of optimizer steps taken."""
+        """Train ``model`` in place on ``x``'s device, moving it there first.
+
+        Args:
+            model: any module mapping a batch of ``x`` to ``(B, classes)`` logits; it may be on
+                any device (a freshly built model is on the CPU).
+            x: inputs, ``(N, ...)`` float32; ``y``: class indices, ``(N,)`` int64, moved to
+                ``x``'s device if elsewhere.
+            budget: ``steps`` or ``epochs`` (may be fractional); unset ones fall back to the
+                trainer's ``steps``, then ``epochs``.
+            seed: fixes the batch order.
+            lr: peak learning rate; None: the trainer's ``lr``, then ``DEFAULT_SGD_LR`` or
+                ``DEFAULT_ADAM_LR``.
+            augment: transforms each training batch (on ``x``'s device).
+
+        Returns:
+            The mean training loss of the last (possibly partial) epoch and the number of
+            optimizer steps taken.
+
+        Raises:
+            TrialError: the loss became NaN or infinite (the message names the step).
+        """
+        # A model built on the CPU would otherwise meet data the trainer put on the GPU; moving
+        # it before the optimizer is made keeps the optimizer's state beside the weights.
+        model.to(x.device)
+        y = y.to(x.device)
         n = len(x)
         steps_per_epoch = max(1, math.ceil(n / self.batch_size))
         steps = budget.steps or self.steps
@@ -196,33 +226,39 @@ class Trainer:
     @staticmethod
     @torch.no_grad()
     def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
-        model.eval()
+        """Share of ``x`` (``(N, ...)``) whose argmax logit is ``y`` (``(N,)``), in 0..1; the
+        model is moved to ``x``'s device and left in eval mode."""
+        model.to(x.device).eval()
+        y = y.to(x.device)
         correct = sum(
             int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
             for i in range(0, len(x), batch)
         )
         return correct / max(1, len(x))
 
+    # -- one trial, step by step --------------------------------------------------------
     def __call__(self, arch: Arch, budget: Budget, ctx: Context) -> Result:
+        """Train ``arch`` from scratch (or from its parent's weights) and score it.
+
+        Returns:
+            Result: reward = validation accuracy; metrics as ``_metrics`` lists them. An arch
+            that breaks a hard constraint scores 0 without training.
+
+        Raises:
+            TrialError: the training loss became NaN or infinite.
+        """
         start = time.perf_counter()
-        torch.manual_seed(ctx.seed)
+        torch.manual_seed(ctx.seed)  # fixes the initial weights (and dropout) of this trial
         task = self.task()
         model = self.build_model(arch, task)
-        params, macs = count_params(model), count_macs(model, task.input_shape)
-        broken = constraint_violation(params, macs, self.max_params, self.max_macs)
+        size = {"params": count_params(model), "macs": count_macs(model, task.input_shape)}
+        broken = self._check_constraints(size)
         if broken:
             # Infeasible: reward 0 without training, so every strategy learns to avoid it.
             cost = time.perf_counter() - start
-            return Result("ok", 0.0, {"params": params, "macs": macs, "constraint": broken}, cost)
-        model.to(self.torch_device())
+            return Result("ok", 0.0, {**size, "constraint": broken}, cost)
         s = self.splits()
-        inherited = 0
-        if ctx.parent is not None and ctx.run_dir:
-            inherited, complete = inherit(model, weights_path(ctx.run_dir, ctx.parent))
-            total = budget.epochs or self.epochs
-            if complete and total > (ctx.parent_budget or 0.0):
-                # A promotion of the same model: train only the rest of the budget.
-                budget = Budget(epochs=total - (ctx.parent_budget or 0.0))
+        inherited, budget = self._inherit(model, budget, ctx)
         train_loss, steps = self.fit(
             model,
             s.x_train,
@@ -234,40 +270,79 @@ class Trainer:
         )
         val_acc = self.accuracy(model, s.x_val, s.y_val)
         if ctx.run_dir:
-            path = weights_path(ctx.run_dir, ctx.trial_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(model.state_dict(), tmp)
-            os.replace(tmp, path)  # a killed worker never leaves half a file under the real name
-        extra: dict[str, float | str] = {}
-        if self.measure_latency and self.latency_predictor:
+            save_weights(model, weights_path(ctx.run_dir, ctx.trial_id))
+        latency = self._latency(model, task)
+        metrics = self._metrics(
+            val_acc=val_acc,
+            train_loss=train_loss,
+            inherited=inherited,
+            steps=steps,
+            n_train=len(s.x_train),
+            size=size,
+            latency=latency,
+            train_s=time.perf_counter() - start,
+        )
+        return Result("ok", val_acc, metrics, metrics["train_s"])
+
+    def _check_constraints(self, size: dict[str, int]) -> str | None:
+        """Which hard constraint (``max_params``, ``max_macs``) the model breaks, or None."""
+        return constraint_violation(size["params"], size["macs"], self.max_params, self.max_macs)
+
+    def _inherit(self, model: nn.Module, budget: Budget, ctx: Context) -> tuple[int, Budget]:
+        """Start from the parent trial's saved weights where names and shapes match. Returns how
+        many tensors were copied and the budget left to train: a promotion of the same model
+        (successive halving) trains only the epochs its parent did not."""
+        if ctx.parent is None or not ctx.run_dir:
+            return 0, budget
+        inherited, complete = inherit(model, weights_path(ctx.run_dir, ctx.parent))
+        total = budget.epochs or self.epochs
+        done = ctx.parent_budget or 0.0
+        if complete and total > done:
+            budget = Budget(epochs=total - done)
+        return inherited, budget
+
+    def _latency(self, model: nn.Module, task: TaskShape) -> dict[str, float | str]:
+        """Latency metrics when ``measure_latency`` is set: milliseconds of a batch-1 forward
+        pass on the CPU, predicted from a profile when ``latency_predictor`` names one, else
+        measured (median and interquartile range)."""
+        if not self.measure_latency:
+            return {}
+        if self.latency_predictor:
             from nasbeyond.evaluate.latency import LatencyPredictor
 
             predictor = LatencyPredictor.load(self.latency_predictor)
-            extra = {
+            return {
                 "latency_ms": predictor.predict(model.cpu(), task.input_shape),
                 "latency_source": "predicted",
             }
-        elif self.measure_latency:
-            lat, iqr = measure_latency(model, task.input_shape, backend=self.latency_backend)
-            extra = {"latency_ms": lat, "latency_iqr_ms": iqr, "latency_source": "measured"}
-        cost = time.perf_counter() - start
-        return Result(
-            "ok",
-            val_acc,
-            {
-                "val_acc": val_acc,
-                "train_loss": train_loss,
-                "inherited_tensors": inherited,
-                "steps": steps,
-                "epochs": round(steps / math.ceil(len(s.x_train) / self.batch_size), 4),
-                "params": params,
-                "macs": macs,
-                "train_s": cost,
-                **extra,
-            },
-            cost,
-        )
+        lat, iqr = measure_latency(model, task.input_shape, backend=self.latency_backend)
+        return {"latency_ms": lat, "latency_iqr_ms": iqr, "latency_source": "measured"}
+
+    def _metrics(
+        self,
+        *,
+        val_acc: float,
+        train_loss: float,
+        inherited: int,
+        steps: int,
+        n_train: int,
+        size: dict[str, int],
+        latency: dict[str, float | str],
+        train_s: float,
+    ) -> dict[str, Any]:
+        """A trial's metrics, in the order the store and reports show them; ``epochs`` is the
+        steps taken over the steps of one epoch of ``n_train`` examples, ``train_s`` the
+        trial's wall-clock seconds."""
+        return {
+            "val_acc": val_acc,
+            "train_loss": train_loss,
+            "inherited_tensors": inherited,
+            "steps": steps,
+            "epochs": round(steps / math.ceil(n_train / self.batch_size), 4),
+            **size,
+            "train_s": train_s,
+            **latency,
+        }
 
     # -- final report -------------------------------------------------------------------
     def load_model(self, arch: Arch, weights: str | Path) -> nn.Module:
@@ -281,7 +356,7 @@ class Trainer:
         torch.manual_seed(seed)
         d = self.data()
         dev = self.torch_device()
-        model = self.build_model(arch, d.task).to(dev)
+        model = self.build_model(arch, d.task)
         self.fit(
             model,
             d.x_train.to(dev),
@@ -291,10 +366,7 @@ class Trainer:
             lr=genome_lr(arch),
             augment=self.augmenter(arch, seed),
         )
-        path = Path(out_dir) / "final.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
-        return path
+        return save_weights(model, Path(out_dir) / "final.pt")
 
     def test(self, arch: Arch, weights: str | Path) -> float:
         """Test accuracy of a trained arch: the only place the test split is read."""
@@ -312,6 +384,18 @@ def constraint_violation(
     if max_macs is not None and macs > max_macs:
         return f"macs {macs:,} > max_macs {max_macs:,.0f}"
     return None
+
+
+def save_weights(model: nn.Module, path: str | Path) -> Path:
+    """Save ``model``'s state dict at ``path`` (parents created), atomically: written to a
+    temporary file beside it, then renamed, so a worker killed mid-write never leaves half a
+    file under the real name for a resumed run or a child trial to read. Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)
+    return path
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:

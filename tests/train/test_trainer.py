@@ -103,11 +103,11 @@ def test_retrain_on_whole_training_split(tmp_path):
 
 
 def test_promoted_trial_continues_from_its_parent(tmp_path):
-    from nasbeyond.run import Store, run
+    from nasbeyond.run import SQLiteStore, run
     from nasbeyond.strategy import ASHA
 
     space = MLPSpace()
-    store = Store(tmp_path)
+    store = SQLiteStore(tmp_path)
     trainer = Trainer(space, dataset="digits")
     run(
         space,
@@ -154,3 +154,60 @@ def test_device_setting():
     assert auto == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ConfigError, match="device is 'tpu'"):
         Trainer(MLPSpace(), dataset="digits", device="tpu")
+
+
+class _MoveLog(nn.Sequential):
+    """Records every device it is moved to."""
+
+    def __init__(self, *modules):
+        super().__init__(*modules)
+        self.moves = []
+
+    def to(self, *args, **kwargs):
+        self.moves.append(torch.device(args[0] if args else kwargs["device"]))
+        return super().to(*args, **kwargs)
+
+
+def test_fit_moves_the_model_to_the_data():
+    # The trainer's device setting is not where the data is: fit must follow the data (on a
+    # machine without CUDA, following the setting would fail outright).
+    t = Trainer(MLPSpace(), dataset="digits", device="cuda:1", batch_size=16)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(48, 64, generator=gen), torch.randint(0, 10, (48,), generator=gen)
+    model = _MoveLog(nn.Linear(64, 10))
+    t.fit(model, x, y, Budget(steps=3), seed=0)
+    assert model.moves and set(model.moves) == {x.device}
+    assert {p.device for p in model.parameters()} == {x.device}
+    assert 0 <= t.accuracy(model, x, y) <= 1 and set(model.moves) == {x.device}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(("model_on", "data_on"), [("cpu", "cuda"), ("cuda", "cpu")])
+def test_fit_and_accuracy_whatever_the_devices(model_on, data_on):
+    t = Trainer(MLPSpace(), dataset="digits", batch_size=16)
+    s = t.splits()
+    model = MLPSpace().build(ARCH, t.task()).to(model_on)
+    x, y = s.x_train.to(data_on), s.y_train.to(data_on)
+    t.fit(model, x, y, Budget(steps=5), seed=0)
+    assert {p.device.type for p in model.parameters()} == {data_on}
+    assert 0 <= t.accuracy(model, s.x_val.to(data_on), s.y_val.to(data_on)) <= 1
+
+
+def _half_written_save(obj, f):
+    from pathlib import Path
+
+    Path(f).write_bytes(b"half a state dict")
+    raise OSError("disk full")
+
+
+def test_trials_and_retrain_never_leave_half_a_weights_file(tmp_path, monkeypatch):
+    # One atomic save for both: a write that dies midway leaves nothing under the real name,
+    # so a resumed run or a child trial never reads a torn file.
+    t = Trainer(MLPSpace(), dataset="digits", epochs=0.1)
+    monkeypatch.setattr(torch, "save", _half_written_save)
+    with pytest.raises(OSError, match="disk full"):
+        t(ARCH, Budget(), Context(3, 0, str(tmp_path)))
+    assert not weights_path(tmp_path, 3).exists()
+    with pytest.raises(OSError, match="disk full"):
+        t.retrain(ARCH, 0.1, 0, tmp_path / "final")
+    assert not (tmp_path / "final" / "final.pt").exists()
