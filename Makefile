@@ -28,6 +28,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check nasbeyond tests bench examples
 	$(BIN)/ruff format --check nasbeyond tests bench examples
 	$(BIN)/mypy nasbeyond
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest

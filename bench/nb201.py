@@ -3,8 +3,8 @@
 Search signal: the 12-epoch CIFAR-10 validation accuracy; budget: 12,000 simulated seconds
 (each query charged 12 x train s/epoch + a validation pass); reported: the chosen arch's
 200-epoch test accuracy on CIFAR-10, CIFAR-100 and ImageNet16-120, mean +- std over runs.
-Our strategies run through ``nasbeyond.evaluate.simulate`` (the loop's rules without the
-store); Optuna's TPE and random samplers go through the same lookup as a peer.
+Our strategies run through ``nasbeyond.run.run`` (the one loop) with a ``MemoryStore``
+(benchmark mode); Optuna's TPE and random samplers go through the same lookup as a peer.
 
     python bench/nb201.py [--runs 500] [--quick]   # --quick: 100 runs
 """
@@ -25,8 +25,8 @@ from _common import RESULTS, save, table  # noqa: E402
 
 from nasbeyond.arch import Arch  # noqa: E402
 from nasbeyond.evaluate.nb201_table import NB201TableEvaluator  # noqa: E402
-from nasbeyond.evaluate.simulate import simulate  # noqa: E402
 from nasbeyond.registry import create  # noqa: E402
+from nasbeyond.run import MemoryStore, run  # noqa: E402
 from nasbeyond.space import NB201Space  # noqa: E402
 from nasbeyond.strategy import Strategy  # noqa: E402
 from nasbeyond.trial import Trial  # noqa: E402
@@ -101,14 +101,17 @@ def one_run(args: tuple[str, int]) -> tuple[list[float], list[tuple[float, float
     best: tuple[float, float] | None = None
     chosen: dict[str, Any] = {}
     curve = []
-    for step in simulate(strategy, NB201TableEvaluator(), BUDGET):
-        t = step.trial
+    store = MemoryStore()  # benchmark mode: the one loop, nothing written to disk
+    run(space, strategy, NB201TableEvaluator(), store=store, budget_seconds=BUDGET)
+    spent = 0.0
+    for t in store.trials():
+        spent += t.cost_s
         if t.status != "ok" or t.reward is None:
             continue
         key = (t.budget or 12, t.reward)  # a higher fidelity outranks a lower one
         if best is None or key > best:
             best, chosen = key, t.metrics
-            curve.append((step.spent, chosen["cifar10_test_acc_200ep"]))
+            curve.append((spent, chosen["cifar10_test_acc_200ep"]))
     return [chosen[f"{d}_test_acc_200ep"] for d in DATASETS], curve
 
 

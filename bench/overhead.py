@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save, table  # noqa: E402
 
-from nasbeyond.run import InlineExecutor, Store, run  # noqa: E402
+from nasbeyond.run import InlineExecutor, SQLiteStore, run  # noqa: E402
 from nasbeyond.space import MLPSpace  # noqa: E402
 from nasbeyond.strategy import RandomSearch  # noqa: E402
 from nasbeyond.testing import ToyEvaluator  # noqa: E402
@@ -23,7 +23,7 @@ from nasbeyond.testing import ToyEvaluator  # noqa: E402
 
 def ours(n: int, tmp: Path) -> float:
     space = MLPSpace(max_layers=8)
-    store = Store(tmp / "ours")
+    store = SQLiteStore(tmp / "ours")
     start = time.perf_counter()
     run(
         space,

@@ -26,7 +26,7 @@ from _common import save, table  # noqa: E402
 
 from nasbeyond.evaluate.nb201_table import NB201TableEvaluator, load_table  # noqa: E402
 from nasbeyond.evaluate.pareto import hypervolume_2d, pareto_front  # noqa: E402
-from nasbeyond.evaluate.simulate import simulate  # noqa: E402
+from nasbeyond.run import MemoryStore, run  # noqa: E402
 from nasbeyond.space import NB201Space  # noqa: E402
 from nasbeyond.strategy import NSGA2  # noqa: E402
 
@@ -45,8 +45,9 @@ def reference(device: str) -> tuple[tuple[float, float], float]:
 
 def ours(device: str, seed: int) -> list[tuple[float, float]]:
     ev = NB201TableEvaluator(latency_device=device)
-    steps = simulate(NSGA2(NB201Space(), seed=seed), ev, float("inf"), max_trials=max(KS))
-    return [(s.trial.metrics["val_acc"], -s.trial.metrics["latency_ms"]) for s in steps]
+    store = MemoryStore()  # benchmark mode: the one loop, nothing written to disk
+    run(NB201Space(), NSGA2(NB201Space(), seed=seed), ev, store=store, trials=max(KS))
+    return [(t.metrics["val_acc"], -t.metrics["latency_ms"]) for t in store.trials()]
 
 
 def optuna_nsga2(device: str, seed: int) -> list[tuple[float, float]]:

@@ -17,7 +17,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save, table  # noqa: E402
 
-from nasbeyond.run import InlineExecutor, LocalExecutor, Store, run  # noqa: E402
+from nasbeyond.run import InlineExecutor, LocalExecutor, SQLiteStore, run  # noqa: E402
 from nasbeyond.run.executor import Executor  # noqa: E402
 from nasbeyond.space import MLPSpace  # noqa: E402
 from nasbeyond.strategy import RandomSearch  # noqa: E402
@@ -44,7 +44,7 @@ def timed(kind: str, evaluator: Any, trials: int, tmp: Path) -> tuple[float, flo
         space,
         RandomSearch(space, seed=0),
         evaluator,
-        store=Store(tmp / f"{kind}-{trials}"),
+        store=SQLiteStore(tmp / f"{kind}-{trials}"),
         trials=trials,
         executor=make(kind),
         progress=lambda *_: done.append(time.perf_counter()),

@@ -1,6 +1,6 @@
 """The README's ten-line search: aging evolution over the macro CNN space on MNIST-5k."""
 
-from nasbeyond.run import LocalExecutor, Store, run
+from nasbeyond.run import LocalExecutor, SQLiteStore, run
 from nasbeyond.space import MacroCNNSpace
 from nasbeyond.strategy import AgingEvolution
 from nasbeyond.train import Trainer, weights_path
@@ -8,7 +8,7 @@ from nasbeyond.train import Trainer, weights_path
 if __name__ == "__main__":  # worker processes are spawned: guard the entry point
     space = MacroCNNSpace(max_layers=4)
     trainer = Trainer(space, dataset="mnist5k", epochs=2)
-    store = Store("runs/quickstart")  # rerun this script to resume
+    store = SQLiteStore("runs/quickstart")  # rerun this script to resume
     best = run(
         space,
         AgingEvolution(space, seed=0, population_size=8),

@@ -207,15 +207,12 @@ def _read_arch(text: str) -> dict[str, Any]:
 def _augment_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nasbeyond.run.experiment import Experiment
+    from nasbeyond.run.experiment import RunRecord
 
-    exp = Experiment.resume(args.run_dir)
-    if exp.space.builds != "transform":
+    record = RunRecord.open(args.run_dir)
+    if record.space.builds != "transform":
         raise ConfigError(f"run_dir: {args.run_dir} is not an augmentation search")
-    best = exp.store.best(1)
-    if not best:
-        raise ConfigError(f"run_dir: {args.run_dir} has no successful trial yet")
-    t = best[0]
+    t = record.trial()
     out = Path(args.output or Path(args.run_dir) / "policy.json")
     meta = {"source": str(args.run_dir), "trial": t.id, "val_acc": t.reward}
     out.write_text(json.dumps({**t.arch, **meta}, indent=1))
@@ -225,7 +222,7 @@ def _augment_export(args: argparse.Namespace) -> int:
         if "policy" in t.arch
         else f"--augment randaugment:{t.arch['n']},{t.arch['m']}"
     )
-    print(f"  {exp.space.describe(t.arch)}\n  train with it: {use}", file=sys.stderr)
+    print(f"  {record.space.describe(t.arch)}\n  train with it: {use}", file=sys.stderr)
     return 0
 
 
@@ -233,18 +230,13 @@ def _draw(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nasbeyond.report.draw import to_svg
-    from nasbeyond.run.experiment import Experiment, make_space
+    from nasbeyond.run.experiment import RunRecord
+    from nasbeyond.space import make_space
 
     if args.run_dir:
-        exp = Experiment.resume(args.run_dir)
-        if args.trial is not None:
-            trial = exp.store.trial(args.trial)
-        else:
-            best = exp.store.best(1)
-            if not best:
-                raise ConfigError(f"run_dir: {args.run_dir} has no successful trial to draw")
-            trial = best[0]
-        space, arch = exp.space, trial.arch
+        record = RunRecord.open(args.run_dir)
+        trial = record.trial(args.trial)
+        space, arch = record.space, trial.arch
         title = f"trial {trial.id} of {args.run_dir}" + (
             f": reward {trial.reward:.4f}" if trial.reward is not None else ""
         )
@@ -266,12 +258,8 @@ def _latency_profile(args: argparse.Namespace) -> int:
     import platform
     from pathlib import Path
 
-    import numpy as np
-    import torch
-
-    from nasbeyond.evaluate.latency import LatencyPredictor, measure_ms
-    from nasbeyond.registry import create
-    from nasbeyond.space import TaskShape
+    from nasbeyond.evaluate.latency import profile_space
+    from nasbeyond.space import make_space
 
     try:
         shape = tuple(int(v) for v in args.input_shape.split(","))
@@ -279,17 +267,8 @@ def _latency_profile(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"input_shape: {args.input_shape!r}; expected C,H,W like 3,32,32"
         ) from None
-    if args.archs < 3 or any(v < 1 for v in shape):
-        raise ConfigError("archs >= 3 and positive input_shape dimensions are required")
-    space = create("space", args.space, **dict(args.space_args))
-    torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    models = [space.build(space.sample(rng), TaskShape(shape, 10)) for _ in range(args.archs)]
-    measured = [measure_ms(m, shape) for m in models]
-    predictor = LatencyPredictor()
-    predictor.fit(models, shape, measured)
-    pred = np.array([predictor.predict(m, shape) for m in models])
-    within = float(np.mean(np.abs(pred - measured) / np.array(measured) <= 0.1))
+    space = make_space(args.space, dict(args.space_args))
+    predictor, within = profile_space(space, shape, args.archs)
     default = (
         Path.home()
         / ".cache"
@@ -355,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from nasbeyond.run import Experiment, Store
+    from nasbeyond.run import Experiment
 
     if args.command == "list":
         from nasbeyond.registry import KINDS, names
@@ -374,7 +353,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if getattr(args, "augment_command", "") == "randaugment-grid" and "trials" not in vars(
             args
         ):
-            from nasbeyond.run.experiment import make_space
+            from nasbeyond.space import make_space
             from nasbeyond.strategy import GridSearch
 
             grid = GridSearch(make_space(config.space, config.space_args))
@@ -387,11 +366,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _search(Experiment.resume(args.run_dir, **changes))
     if args.command == "show":
         from nasbeyond.report import pareto_table, trials_table
+        from nasbeyond.run.experiment import RunRecord
 
         if args.top < 1:
             raise ConfigError(f"top: {args.top}; allowed: >= 1")
-        exp = Experiment.resume(args.run_dir)
-        store: Store = exp.store
+        record = RunRecord.open(args.run_dir)
+        store = record.store
         trials = store.best(args.top)
         if args.failed:
             trials += store.trials("failed")
@@ -399,9 +379,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             f"{store.count_finished()} finished trials "
             f"({len(store.trials('failed'))} failed) in {args.run_dir}"
         )
-        print(trials_table(trials, exp.space.describe))
-        if exp.config.objectives:
-            print(pareto_table(store.trials("ok"), exp.config.objectives, exp.space.describe))
+        print(trials_table(trials, record.space.describe))
+        if record.config.objectives:
+            objectives = record.config.objectives
+            print(pareto_table(store.trials("ok"), objectives, record.space.describe))
         final = store.get("final")
         if final and final.get("test_acc") is not None:
             print(f"best trial {final['trial_id']}: test accuracy {final['test_acc']:.4f}")

@@ -7,15 +7,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from nasbeyond.evaluate.measure import measure_latency
+from nasbeyond.evaluate.onnx import export_onnx, onnxruntime
 from nasbeyond.exceptions import ConfigError, StoreError
-from nasbeyond.extras import require
 
 FORMATS = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
 TOLERANCE = 1e-5
@@ -26,26 +25,6 @@ class Exported:
     path: Path
     max_abs_diff: float  # exported vs PyTorch outputs on a random batch
     latency_ms: float  # median batch-1 CPU latency: ONNX Runtime for onnx, else PyTorch eager
-
-
-def _onnxruntime() -> Any:
-    return require("onnxruntime", "onnx", "format", "'onnx'")
-
-
-def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
-    """The model as ONNX (opset 17, dynamic batch), via PyTorch's TorchScript-based exporter."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model.eval(),
-            (example,),
-            str(path),
-            dynamo=False,
-            opset_version=17,
-            input_names=["x"],
-            output_names=["logits"],
-            dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
-        )
 
 
 def export_model(
@@ -61,7 +40,7 @@ def export_model(
     with torch.no_grad():
         want = model(example).numpy()
     if fmt == "onnx":
-        ort = _onnxruntime()
+        ort = onnxruntime()
         export_onnx(model, example, path)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = session.run(None, {"x": example.numpy()})[0]
@@ -82,18 +61,34 @@ def export_model(
 def export_best(
     run_dir: str | Path, fmt: str = "torchscript", output: str | Path | None = None
 ) -> Exported:
-    """Export the run's best model (final retrained weights if any, else the trial's own)."""
-    from nasbeyond.run import Experiment
+    """Export the run's best model with its trained weights: the final retrained weights if
+    the search wrote them, else the best trial's own. Reads the run; never trains.
+
+    Raises:
+        ConfigError: an unknown ``fmt``, or a run whose candidates are not networks.
+        StoreError: no finished trial with saved weights, or no recorded task shape.
+    """
+    from nasbeyond.run.experiment import RunRecord
+    from nasbeyond.train.trainer import load_weights, weights_path
 
     if fmt not in FORMATS:
         raise ConfigError(f"format: {fmt!r}; allowed: {', '.join(FORMATS)}")
-    exp = Experiment.resume(run_dir)
-    report = exp.final_report()
-    if report is None or report.weights is None:
+    record = RunRecord.open(run_dir)
+    if record.space.builds != "model":
+        raise ConfigError(
+            f"run_dir: {run_dir} searched {record.space.builds}s, not networks; "
+            "use `nasbeyond augment export`"
+        )
+    best, task = record.store.best(1), record.task()
+    final = record.store.get("final")
+    if not best or task is None:
         raise StoreError(f"run_dir: {run_dir} has no finished trial with saved weights to export")
-    load_model = getattr(exp.evaluator, "load_model", None)
-    task = getattr(exp.evaluator, "task", None)
-    if load_model is None or task is None:
-        raise ConfigError(f"evaluator: {exp.config.evaluator!r} trains no weights to export")
+    arch, weights = best[0].arch, weights_path(run_dir, best[0].id)
+    if final and final["trial_id"] == best[0].id and final.get("weights"):
+        weights = Path(final["weights"])
+    if not weights.exists():
+        raise StoreError(f"run_dir: {run_dir} has no finished trial with saved weights to export")
+    model = record.space.build(arch, task)
+    model.load_state_dict(load_weights(weights))
     out = Path(output) if output else Path(run_dir) / f"best{FORMATS[fmt]}"
-    return export_model(load_model(report.arch, report.weights), task().input_shape, fmt, out)
+    return export_model(model, task.input_shape, fmt, out)

@@ -1,60 +1,140 @@
 """One registry per kind (space, strategy, dataset, evaluator) shared by the CLI and the API.
 
-@register("strategy", "random")
-class RandomSearch(Strategy): ...
+    @register("strategy", "random")
+    class RandomSearch(Strategy): ...
 
-create("strategy", "random", space=space, seed=0)
+    create("strategy", "random", space=space, seed=0)
+
+The registry is the ground floor: it imports nothing of nasbeyond but its exceptions. Built-in
+entries are found through ``BUILTINS`` (kind -> name -> module), so asking for one strategy
+imports the strategy package and nothing else; third-party packages add entries through the
+``nasbeyond.plugins`` entry-point group (each entry point names a module whose import runs its
+``@register`` decorators), as pytest plugins and Optuna integrations do.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from nasbeyond.exceptions import ConfigError
 
 KINDS = ("space", "strategy", "dataset", "evaluator")
+PLUGIN_GROUP = "nasbeyond.plugins"
+
+# Where each built-in lives; importing the module runs its @register decorator.
+BUILTINS: dict[str, dict[str, str]] = {
+    "space": {
+        "macro-cnn": "nasbeyond.space.macro_cnn",
+        "evolution-cnn": "nasbeyond.space.evolution_cnn",
+        "mlp": "nasbeyond.space.mlp",
+        "mnasnet": "nasbeyond.space.mnasnet",
+        "nb201": "nasbeyond.space.nb201",
+        "nasnet": "nasbeyond.space.cells",
+        "darts": "nasbeyond.space.cells",
+        "transformer": "nasbeyond.space.transformer",
+        "augment-policy": "nasbeyond.augment.space",
+        "randaugment": "nasbeyond.augment.space",
+    },
+    "strategy": {
+        "random": "nasbeyond.strategy._random",
+        "evolution": "nasbeyond.strategy._evolution",
+        "large-scale-evolution": "nasbeyond.strategy._large_scale",
+        "reinforce": "nasbeyond.strategy._reinforce",
+        "tpe": "nasbeyond.strategy._tpe",
+        "grid": "nasbeyond.strategy._grid",
+        "asha": "nasbeyond.strategy._halving",
+        "hyperband": "nasbeyond.strategy._halving",
+        "nsga2": "nasbeyond.strategy._nsga2",
+    },
+    "dataset": {
+        "digits": "nasbeyond.data.builtin",
+        "mnist5k": "nasbeyond.data.builtin",
+        "fashion-mnist": "nasbeyond.data.builtin",
+        "cifar10": "nasbeyond.data.builtin",
+        "image-folder": "nasbeyond.data.builtin",
+        "csv": "nasbeyond.data.builtin",
+        "listops": "nasbeyond.data.listops",
+    },
+    "evaluator": {
+        "train": "nasbeyond.train.trainer",
+        "augment-train": "nasbeyond.train.augment_trainer",
+        "nb201-table": "nasbeyond.evaluate.nb201_table",
+    },
+}
+
 _REGISTRY: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+_plugins_loaded = False
 T = TypeVar("T")
 
 
-def register(kind: str, name: str) -> Callable[[T], T]:
-    """Class or function decorator that makes ``obj`` reachable as ``create(kind, name)``."""
+def _check_kind(kind: str) -> None:
     if kind not in _REGISTRY:
-        raise ValueError(f"unknown registry kind {kind!r}; kinds: {', '.join(KINDS)}")
+        raise ConfigError(f"registry kind: {kind!r}; allowed: {', '.join(KINDS)}")
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def register(kind: str, name: str) -> Callable[[T], T]:
+    """Class or function decorator that makes ``obj`` reachable as ``create(kind, name)``.
+
+    Raises:
+        ConfigError: ``kind`` is not one of ``KINDS``, or ``name`` is already taken by another
+            object (the message names both). Registering the same object again (a module
+            imported twice) is allowed.
+    """
+    _check_kind(kind)
 
     def deco(obj: T) -> T:
+        old = _REGISTRY[kind].get(name)
+        if old is not None and _qualname(old) != _qualname(obj):
+            raise ConfigError(
+                f"{kind} {name!r}: already registered to {_qualname(old)}; "
+                f"cannot register {_qualname(obj)} under the same name"
+            )
         _REGISTRY[kind][name] = obj
         return obj
 
     return deco
 
 
-def _load_builtins() -> None:
-    # Importing the subpackages runs their @register decorators.
-    import nasbeyond.augment.pipeline  # noqa: F401
-    import nasbeyond.augment.space  # noqa: F401
-    import nasbeyond.data  # noqa: F401
-    import nasbeyond.evaluate  # noqa: F401
-    import nasbeyond.space  # noqa: F401
-    import nasbeyond.strategy  # noqa: F401
-    import nasbeyond.train  # noqa: F401
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for ep in entry_points(group=PLUGIN_GROUP):
+        ep.load()
 
 
 def names(kind: str) -> list[str]:
-    """Every registered name of ``kind``, sorted."""
-    _load_builtins()
-    return sorted(_REGISTRY[kind])
+    """Every registered name of ``kind``, sorted; imports no built-in module."""
+    _check_kind(kind)
+    _load_plugins()
+    return sorted(set(BUILTINS[kind]) | set(_REGISTRY[kind]))
 
 
 def lookup(kind: str, name: str) -> Any:
-    """The registered class or function; ConfigError naming the allowed names otherwise."""
-    _load_builtins()
+    """The registered class or function, importing its built-in module on first use.
+
+    Raises:
+        ConfigError: no entry of ``kind`` has that name (the message lists the allowed ones).
+    """
+    _check_kind(kind)
+    if name not in _REGISTRY[kind]:
+        if name in BUILTINS[kind]:
+            importlib.import_module(BUILTINS[kind][name])
+        else:
+            _load_plugins()
     try:
         return _REGISTRY[kind][name]
     except KeyError:
-        allowed = ", ".join(sorted(_REGISTRY[kind]))
+        allowed = ", ".join(names(kind))
         raise ConfigError(f"{kind}: unknown name {name!r}; allowed: {allowed}") from None
 
 
@@ -70,7 +150,12 @@ def parameters(kind: str, name: str) -> dict[str, Any]:
 
 
 def create(kind: str, name: str, **kwargs: Any) -> Any:
-    """Instantiate a registered entry; unknown keyword arguments are a ConfigError."""
+    """Instantiate a registered entry.
+
+    Raises:
+        ConfigError: an unknown name or keyword argument, or a constructor that rejects its
+            arguments with TypeError or ValueError (re-raised as one line naming the entry).
+    """
     obj = lookup(kind, name)
     allowed = parameters(kind, name)
     unknown = sorted(set(kwargs) - set(allowed))
@@ -78,4 +163,9 @@ def create(kind: str, name: str, **kwargs: Any) -> Any:
         raise ConfigError(
             f"{kind} {name!r}: unknown argument {unknown[0]!r}; allowed: {', '.join(allowed)}"
         )
-    return obj(**kwargs)
+    try:
+        return obj(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{kind}_args: {name}: {e}") from None

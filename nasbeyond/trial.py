@@ -1,4 +1,5 @@
-"""Records that cross the loop: the evaluator's Result, the stored Trial, Budget and Context."""
+"""Records that cross the loop: the evaluator's Result, the stored Trial, Budget and Context, and
+the TaskShape a built model must fit."""
 
 from __future__ import annotations
 
@@ -9,6 +10,16 @@ from typing import Any, Literal, Protocol
 from nasbeyond.arch import Arch
 
 Status = Literal["ok", "failed", "pruned", "running"]
+
+
+@dataclass(frozen=True)
+class TaskShape:
+    """What a built model must accept and produce."""
+
+    input_shape: tuple[int, ...]  # one sample, without the batch dimension
+    num_classes: int
+    vocab_size: int = 0  # > 0: inputs are token ids (carried as floats), e.g. (seq_len,)
+    categories: tuple[int, ...] = ()  # tabular: cardinalities of the leading categorical columns
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from nasbeyond.exceptions import DataError
-from nasbeyond.space import TaskShape
+from nasbeyond.trial import TaskShape
 
 TEST_FRACTION = 0.2  # carved once, with a fixed seed, from datasets that ship no test split
 

@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from nasbeyond.evaluate.measure import timings_ms
-from nasbeyond.exceptions import StoreError
+from nasbeyond.exceptions import ConfigError, StoreError
+from nasbeyond.space import Space
+from nasbeyond.trial import TaskShape
 
 
 def _low_ms(fn: Callable[[], object], runs: int, warmup: int) -> float:
@@ -124,3 +126,27 @@ def measure_ms(
     """End-to-end batch-1 latency (ms, 10th percentile of ``runs``) on the CPU, PyTorch eager."""
     m, x = copy.deepcopy(model).cpu().eval(), torch.randn(1, *input_shape)
     return _low_ms(lambda: m(x), runs, warmup)
+
+
+def profile_space(
+    space: Space, input_shape: tuple[int, ...], archs: int = 60, seed: int = 0
+) -> tuple[LatencyPredictor, float]:
+    """Fit this machine's predictor for ``space``: ``archs`` random archs built for inputs of
+    ``input_shape`` (one sample, e.g. (3, 32, 32)), each measured end to end on one thread.
+
+    Returns:
+        The fitted predictor and the in-sample share of archs predicted within 10%.
+
+    Raises:
+        ConfigError: fewer than 3 archs, or a non-positive input dimension.
+    """
+    if archs < 3 or any(v < 1 for v in input_shape):
+        raise ConfigError("archs >= 3 and positive input_shape dimensions are required")
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    models = [space.build(space.sample(rng), TaskShape(input_shape, 10)) for _ in range(archs)]
+    measured = np.array([measure_ms(m, input_shape) for m in models])
+    predictor = LatencyPredictor()
+    predictor.fit(models, input_shape, measured.tolist())
+    pred = np.array([predictor.predict(m, input_shape) for m in models])
+    return predictor, float(np.mean(np.abs(pred - measured) / measured <= 0.1))

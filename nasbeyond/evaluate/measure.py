@@ -84,9 +84,9 @@ def measure_latency(
     x = torch.randn(1, *input_shape)
     forward: Callable[[], object] = lambda: m(x)  # noqa: E731
     if backend == "onnxruntime":
-        from nasbeyond.export import _onnxruntime, export_onnx
+        from nasbeyond.evaluate.onnx import export_onnx, onnxruntime
 
-        ort = _onnxruntime()
+        ort = onnxruntime()
         with tempfile.TemporaryDirectory() as d:
             export_onnx(m, x, Path(d) / "m.onnx")
             session = ort.InferenceSession(

@@ -8,15 +8,10 @@ one validation pass) and 200 epochs (``cifar10valid_valid_acc_200ep``; cost 200 
 
 from __future__ import annotations
 
-import csv
-import gzip
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
-
-import numpy as np
 
 from nasbeyond.arch import Arch
+from nasbeyond.benchdata import latency_devices, load_table
 from nasbeyond.exceptions import ConfigError
 from nasbeyond.registry import register
 from nasbeyond.space.nb201 import to_arch_str
@@ -24,45 +19,6 @@ from nasbeyond.trial import Budget, Context, Result
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 FIDELITIES = (12, 200)
-
-
-@dataclass(frozen=True)
-class NB201Table:
-    """All 15,625 rows: ``index`` maps arch strings to rows, ``cols`` holds float columns."""
-
-    index: dict[str, int]
-    cols: dict[str, np.ndarray]
-
-    def row(self, arch: Arch) -> int:
-        return self.index[to_arch_str(arch)]
-
-
-def _read(name: str) -> tuple[list[str], list[list[str]]]:
-    path = resources.files("nasbeyond.benchdata") / "nb201" / name
-    with path.open("rb") as raw, gzip.open(raw, "rt", newline="") as f:
-        rows = list(csv.reader(f))
-    return rows[0], rows[1:]
-
-
-@lru_cache(maxsize=1)
-def load_table() -> NB201Table:
-    head, rows = _read("nb201.csv.gz")
-    cols = {
-        h: np.array([float(r[i]) for r in rows])
-        for i, h in enumerate(head)
-        if h not in ("index", "arch_str")
-    }
-    index = {r[1]: i for i, r in enumerate(rows)}
-    lat_head, lat_rows = _read("nb201_latency_ms.csv.gz")
-    for i, h in enumerate(lat_head[1:], start=1):
-        cols[f"latency_ms_{h}"] = np.array([float(r[i]) for r in lat_rows])
-    return NB201Table(index, cols)
-
-
-def latency_devices() -> list[str]:
-    return sorted(
-        c.removeprefix("latency_ms_") for c in load_table().cols if c.startswith("latency_ms_")
-    )
 
 
 @register("evaluator", "nb201-table")
@@ -95,7 +51,7 @@ class NB201TableEvaluator:
 
     def __call__(self, arch: Arch, budget: Budget, ctx: Context) -> Result:
         t = load_table()
-        i = t.row(arch)
+        i = t.index[to_arch_str(arch)]
         epochs = budget.epochs or 12
         if epochs not in FIDELITIES:
             raise ConfigError(f"epochs: nb201-table has fidelities 12 and 200, got {epochs:g}")
@@ -118,4 +74,4 @@ class NB201TableEvaluator:
     def test(self, arch: Arch, weights: object = None) -> float:
         """The 200-epoch test accuracy (0..1) the benchmark reports for ``arch``."""
         t = load_table()
-        return float(t.cols[f"{self.dataset}_test_acc_200ep"][t.row(arch)]) / 100
+        return float(t.cols[f"{self.dataset}_test_acc_200ep"][t.index[to_arch_str(arch)]]) / 100

@@ -1,8 +1,9 @@
-"""Running searches: the loop, its executors and its store."""
+"""Running searches: the loop, its executors and its stores."""
 
 from nasbeyond.run.executor import Executor, InlineExecutor, LocalExecutor
-from nasbeyond.run.experiment import Experiment, FinalReport, run
-from nasbeyond.run.store import Store
+from nasbeyond.run.experiment import Experiment, FinalReport
+from nasbeyond.run.loop import run
+from nasbeyond.run.store import MemoryStore, SQLiteStore, Store
 
 __all__ = [
     "Executor",
@@ -10,6 +11,8 @@ __all__ = [
     "FinalReport",
     "InlineExecutor",
     "LocalExecutor",
+    "MemoryStore",
+    "SQLiteStore",
     "Store",
     "run",
 ]

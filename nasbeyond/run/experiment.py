@@ -1,11 +1,10 @@
-"""The loop: a strategy proposes, an executor evaluates, the store records, the strategy learns.
-
-``run`` is the only loop in nasbeyond; ``Experiment`` wires a RunConfig to it and adds the run
-directory, resume and the final report.
-"""
+"""``Experiment``: a search defined by a RunConfig, living in a run directory. It builds the space,
+strategy and evaluator through the registry, hands them to ``run`` (the one loop) with a
+SQLiteStore, and adds resume and the final report."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,120 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from nasbeyond.config import RunConfig
-from nasbeyond.exceptions import ConfigError, NasbeyondError, StoreError
+from nasbeyond.exceptions import ConfigError, StoreError
 from nasbeyond.registry import create, parameters
 from nasbeyond.run.executor import Executor, InlineExecutor, LocalExecutor
-from nasbeyond.run.store import Store
-from nasbeyond.space import Space
+from nasbeyond.run.loop import Progress, run
+from nasbeyond.run.store import SQLiteStore
+from nasbeyond.space import Space, make_space
 from nasbeyond.strategy import Strategy
-from nasbeyond.trial import Budget, Context, Evaluator, Proposal, Result, Trial
-
-Progress = Callable[[Trial, int, int, "Trial | None"], None]  # trial, finished, total, best
-
-
-def run(
-    space: Space,
-    strategy: Strategy,
-    evaluator: Evaluator,
-    *,
-    store: Store,
-    trials: int | None = None,
-    budget_seconds: float | None = None,
-    executor: Executor | None = None,
-    budget: Budget | None = None,
-    seed: int = 0,
-    progress: Progress | None = None,
-    shape: Callable[[Result], Result] | None = None,
-) -> Trial | None:
-    """Evaluate proposals of ``strategy`` until ``trials`` trials have finished (ok or failed),
-    the finished trials' summed ``cost_s`` reaches ``budget_seconds`` (the trial that crosses
-    it counts), or the strategy is exhausted. Returns the best trial.
-
-    Resumable: a strategy checkpoint in ``store`` is loaded first, and trials the store still
-    marks as running (the run was killed) are evaluated again before anything new is asked.
-    """
-    if trials is None and budget_seconds is None:
-        raise ConfigError("trials: give a number of trials, a budget in seconds, or both")
-    executor = executor or InlineExecutor()
-    budget = budget or Budget()
-    run_dir = str(store.path.parent)
-    state = store.get("strategy_state")
-    if state is not None:
-        strategy.load_state_dict(state)
-    retry = store.trials("running")
-    finished, spent = store.count_finished(), store.total_cost()
-    best = next(iter(store.best(1)), None)
-    exhausted = False
-    threads = getattr(executor, "threads", 1)
-
-    def more(extra: int = 0) -> bool:
-        return (trials is None or finished + extra < trials) and (
-            budget_seconds is None or spent < budget_seconds
-        )
-
-    def submit(tid: int, p: Proposal) -> None:
-        parent = store.trial(p.parent) if p.parent is not None else None
-        b = Budget(epochs=p.budget, steps=None) if p.budget is not None else budget
-        ctx = Context(
-            tid,
-            seed * 1_000_003 + tid,
-            run_dir,
-            threads,
-            p.parent,
-            parent.budget if parent else None,
-        )
-        executor.submit((tid, p.arch, b, ctx))
-
-    executor.start(evaluator)
-    try:
-        while more():
-            while executor.free() > 0 and more(executor.in_flight()):
-                if retry:
-                    t = retry.pop(0)
-                    store.start_trial(t.arch, t.budget, strategy.state_dict(), trial_id=t.id)
-                    submit(t.id, Proposal(t.arch, t.budget, t.parent))
-                    continue
-                proposal = None if exhausted else strategy.propose()
-                if proposal is None:
-                    exhausted = True
-                    break
-                space.validate(proposal.arch)
-                epochs = proposal.budget if proposal.budget is not None else budget.epochs
-                tid = store.start_trial(
-                    proposal.arch, epochs, strategy.state_dict(), parent=proposal.parent
-                )
-                submit(tid, proposal)
-            if executor.in_flight() == 0:
-                break  # the strategy has nothing left to propose
-            for tid, result in executor.wait(timeout=1.0):
-                if shape is not None:
-                    result = shape(result)
-                started = store.trial(tid)
-                strategy.tell(
-                    Trial(
-                        tid,
-                        started.arch,
-                        result.status,
-                        result.reward,
-                        result.metrics,
-                        result.cost_s,
-                        result.error,
-                        started.budget,
-                        started.parent,
-                    )
-                )
-                trial = store.finish_trial(tid, result, strategy.state_dict())
-                finished += 1
-                spent += trial.cost_s
-                if trial.status == "ok" and (
-                    best is None or (trial.reward or 0) > (best.reward or 0)
-                ):
-                    best = trial
-                if progress:
-                    progress(trial, finished, trials or 0, best)  # 0: no trial limit
-    finally:
-        executor.shutdown()
-    return best
+from nasbeyond.trial import Budget, Evaluator, Result, TaskShape, Trial
 
 
 @dataclass
@@ -139,6 +32,49 @@ class FinalReport:
     weights: str | None
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """A run directory opened for reading: its store, its settings and its space. No strategy
+    or evaluator is built, so reading a run (``show``, ``draw``, ``export``) never loads data,
+    trains or changes the run."""
+
+    store: SQLiteStore
+    config: RunConfig
+    space: Space
+
+    @classmethod
+    def open(cls, run_dir: str | Path) -> RunRecord:
+        """Raises StoreError if ``run_dir`` is not a run directory with saved settings."""
+        store = SQLiteStore(run_dir, create=False)
+        saved = store.get("config")
+        if saved is None:
+            store.close()
+            raise StoreError(f"run_dir: {run_dir} has no saved search settings")
+        config = RunConfig.from_dict(saved).replace(run_dir=str(run_dir))
+        return cls(store, config, make_space(config.space, config.space_args))
+
+    def trial(self, trial_id: int | None = None) -> Trial:
+        """Trial ``trial_id``, or the best ok trial; ConfigError if the run has none yet."""
+        if trial_id is not None:
+            return self.store.trial(trial_id)
+        best = self.store.best(1)
+        if not best:
+            raise ConfigError(f"run_dir: {self.config.run_dir} has no successful trial yet")
+        return best[0]
+
+    def task(self) -> TaskShape | None:
+        """The input and output shape the run's models were built for (None: not recorded)."""
+        saved = self.store.get("task")
+        if saved is None:
+            return None
+        return TaskShape(
+            tuple(saved["input_shape"]),
+            saved["num_classes"],
+            saved.get("vocab_size", 0),
+            tuple(saved.get("categories", ())),
+        )
+
+
 class Experiment:
     """A search defined by a RunConfig, living in ``config.run_dir``.
 
@@ -149,7 +85,7 @@ class Experiment:
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config.validated()
-        self.store = Store(config.run_dir)
+        self.store = SQLiteStore(config.run_dir)
         saved = self.store.get("config")
         if saved is not None and _search_identity(saved) != _search_identity(config.to_dict()):
             raise ConfigError(
@@ -161,17 +97,17 @@ class Experiment:
     @classmethod
     def resume(cls, run_dir: str | Path, **changes: Any) -> Experiment:
         """Reopen a run directory; ``changes`` may raise ``trials`` or change workers."""
-        store = Store(run_dir, create=False)
-        saved = store.get("config")
-        store.close()
-        if saved is None:
-            raise StoreError(f"run_dir: {run_dir} has no saved search settings")
-        config = RunConfig.from_dict(saved).replace(run_dir=str(run_dir), **changes)
-        return cls(config)
+        record = RunRecord.open(run_dir)
+        record.store.close()
+        return cls(record.config.replace(**changes))
 
     def check(self) -> None:
-        """Fail fast, in the driver, on data or space problems a worker would hit later."""
+        """Fail fast, in the driver, on data or space problems a worker would hit later, and
+        record the task shape so the run can be read without its evaluator."""
         preflight(self.space, self.evaluator)
+        task = getattr(self.evaluator, "task", None)
+        if callable(task):
+            self.store.put("task", dataclasses.asdict(task()))
 
     def run(self, progress: Progress | None = None) -> Trial | None:
         c = self.config
@@ -271,40 +207,6 @@ def reward_shaper(c: RunConfig) -> Callable[[Result], Result] | None:
     return MnasNetReward.named(c.reward, parse_ms(c.target_latency))
 
 
-def make_executor(c: RunConfig) -> Executor:
-    """The executor a config names."""
-    if c.executor == "inline":
-        return InlineExecutor()
-    if c.executor == "ray":
-        from nasbeyond.run.ray_executor import RayExecutor
-
-        temp = Path(c.run_dir).resolve() / "ray"
-        return RayExecutor(
-            c.address,
-            c.workers,
-            c.cpus_per_trial,
-            c.gpus_per_trial,
-            c.max_retries,
-            c.trial_timeout,
-            temp_dir=str(temp) if len(str(temp)) < 60 else None,  # Ray's socket paths: short
-        )
-    return LocalExecutor(c.workers, c.trial_timeout, max_retries=c.max_retries)
-
-
-def make_space(name: str, args: dict[str, Any]) -> Space:
-    """A registered space, or a user-defined one (``FILE.py:FUNCTION`` or ``MODULE:FUNCTION``)."""
-    if ":" not in name:
-        space: Space = _create("space", name, args)
-        return space
-    from nasbeyond.space.user import FunctionSpace, load_function
-
-    load_function(name)  # a bad reference fails here, as a ConfigError
-    unknown = sorted(set(args) - {"discover"})
-    if unknown:
-        raise ConfigError(f"space_args: unknown {unknown[0]!r}; allowed: discover")
-    return FunctionSpace(name=name, reference=name, **args)
-
-
 def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:
     """The space, strategy and evaluator a config names, built through the registry. The
     evaluator receives the config fields its constructor declares (plus ``evaluator_args``)."""
@@ -312,7 +214,7 @@ def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:
     strategy_kwargs = {"space": space, "seed": c.seed, **c.strategy_args}
     if c.objectives and "objectives" in parameters("strategy", c.strategy):
         strategy_kwargs.setdefault("objectives", c.objectives)
-    strategy: Strategy = _create("strategy", c.strategy, strategy_kwargs)
+    strategy: Strategy = create("strategy", c.strategy, **strategy_kwargs)
     wanted = parameters("evaluator", c.evaluator)
     kwargs = {
         k: getattr(c, k)
@@ -324,7 +226,7 @@ def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:
     needs_latency = c.reward != "accuracy" or "latency" in (c.objectives or "")
     if needs_latency and "measure_latency" in wanted:
         kwargs["measure_latency"] = True
-    evaluator: Evaluator = _create("evaluator", c.evaluator, {**kwargs, **c.evaluator_args})
+    evaluator: Evaluator = create("evaluator", c.evaluator, **{**kwargs, **c.evaluator_args})
     if (
         needs_latency
         and "latency_device" in wanted
@@ -360,10 +262,22 @@ def _search_identity(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if k not in _RUNTIME_SETTINGS}
 
 
-def _create(kind: str, name: str, kwargs: dict[str, Any]) -> Any:
-    try:
-        return create(kind, name, **kwargs)
-    except NasbeyondError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{kind}_args: {name}: {e}") from None
+def make_executor(c: RunConfig) -> Executor:
+    """The executor a config names (beside ``components``: the two factories of a RunConfig;
+    not in executor.py, whose executors it imports)."""
+    if c.executor == "inline":
+        return InlineExecutor()
+    if c.executor == "ray":
+        from nasbeyond.run.ray_executor import RayExecutor
+
+        temp = Path(c.run_dir).resolve() / "ray"
+        return RayExecutor(
+            c.address,
+            c.workers,
+            c.cpus_per_trial,
+            c.gpus_per_trial,
+            c.max_retries,
+            c.trial_timeout,
+            temp_dir=str(temp) if len(str(temp)) < 60 else None,  # Ray's socket paths: short
+        )
+    return LocalExecutor(c.workers, c.trial_timeout, max_retries=c.max_retries)

@@ -1,9 +1,12 @@
-"""The run's SQLite store (RUN_DIR/nasbeyond.db): trials, the run's settings and the strategy's
-checkpoint. Only the driver process writes; WAL keeps readers (``nasbeyond show``) unblocked.
+"""Where the loop keeps trials, the run's settings and the strategy's checkpoint.
 
-Every state change is one transaction: a trial's start row together with the strategy state
-after the ask that produced it, and a trial's end row together with the state after the tell.
-A run killed at any instant therefore resumes from a consistent pair.
+``Store`` is the interface ``run`` writes through. ``SQLiteStore`` is a run directory's file
+(RUN_DIR/nasbeyond.db): only the driver process writes; WAL keeps readers (``nasbeyond show``)
+unblocked; every state change is one transaction (a trial's start row together with the
+strategy state after the ask that produced it, a trial's end row together with the state after
+the tell), so a run killed at any instant resumes from a consistent pair. ``MemoryStore`` keeps
+the same records in memory and no checkpoint: benchmark mode (hundreds of searches over a lookup
+table) is ``run`` with a MemoryStore.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +44,115 @@ CREATE INDEX IF NOT EXISTS trials_status ON trials(status);
 """
 
 
-class Store:
+StateFn = Callable[[], dict[str, Any]]  # the strategy's state_dict, called only if it is kept
+
+
+class Store(ABC):
+    """Trials and run metadata. ``run_dir`` is None for a store without a directory."""
+
+    run_dir: Path | None = None
+
+    @abstractmethod
+    def get(self, key: str, default: Any = None) -> Any:
+        """A JSON-able metadata value (``config``, ``strategy_state``, ``final``, ...)."""
+
+    @abstractmethod
+    def put(self, key: str, value: Any) -> None:
+        """Set a JSON-able metadata value."""
+
+    @abstractmethod
+    def start_trial(
+        self,
+        arch: Arch,
+        budget: float | None,
+        strategy_state: StateFn,
+        trial_id: int | None = None,
+        parent: int | None = None,
+    ) -> int:
+        """Record a trial as running (a new row, ids 1, 2, ..., or a restart of ``trial_id``)
+        together with the strategy's state. Returns the trial id."""
+
+    @abstractmethod
+    def finish_trial(self, trial_id: int, result: Result, strategy_state: StateFn) -> Trial:
+        """Record a trial's result together with the strategy's state after telling it."""
+
+    @abstractmethod
+    def trial(self, trial_id: int) -> Trial:
+        """One trial; StoreError if there is none with that id."""
+
+    @abstractmethod
+    def trials(self, status: str | None = None) -> list[Trial]:
+        """Every trial (or those with ``status``) in id order."""
+
+    def count_finished(self) -> int:
+        return sum(t.status != "running" for t in self.trials())
+
+    def total_cost(self) -> float:
+        return float(sum(t.cost_s for t in self.trials() if t.status != "running"))
+
+    def best(self, k: int = 1) -> list[Trial]:
+        """The ``k`` ok trials of highest reward; equal rewards in id order."""
+        ok = self.trials("ok")
+        return sorted(ok, key=lambda t: (-(t.reward or 0.0), t.id))[:k]
+
+    def close(self) -> None:  # noqa: B027 - nothing to release by default
+        """Release the store's resources."""
+
+
+class MemoryStore(Store):
+    """A store in memory: no directory, no checkpoint (``strategy_state`` is never called), so
+    benchmark-mode searches pay nothing for persistence."""
+
+    def __init__(self) -> None:
+        self._meta: dict[str, Any] = {}
+        self._trials: dict[int, Trial] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._meta.get(key, default)
+
+    def put(self, key: str, value: Any) -> None:
+        self._meta[key] = value
+
+    def start_trial(
+        self,
+        arch: Arch,
+        budget: float | None,
+        strategy_state: StateFn,
+        trial_id: int | None = None,
+        parent: int | None = None,
+    ) -> int:
+        if trial_id is None:
+            trial_id = len(self._trials) + 1
+            self._trials[trial_id] = Trial(trial_id, arch, "running", budget=budget, parent=parent)
+        return trial_id
+
+    def finish_trial(self, trial_id: int, result: Result, strategy_state: StateFn) -> Trial:
+        t = self.trial(trial_id)
+        done = Trial(
+            t.id,
+            t.arch,
+            result.status,
+            result.reward,
+            result.metrics,
+            result.cost_s,
+            result.error,
+            t.budget,
+            t.parent,
+        )
+        self._trials[trial_id] = done
+        return done
+
+    def trial(self, trial_id: int) -> Trial:
+        try:
+            return self._trials[trial_id]
+        except KeyError:
+            raise StoreError(f"trial: no trial {trial_id} in this store") from None
+
+    def trials(self, status: str | None = None) -> list[Trial]:
+        return [t for t in self._trials.values() if status is None or t.status == status]
+
+
+class SQLiteStore(Store):
     """Trials and run metadata in one SQLite file.
 
     Args:
@@ -50,6 +163,7 @@ class Store:
     def __init__(self, path: str | Path, create: bool = True) -> None:
         p = Path(path)
         self.path = p if p.suffix == ".db" else p / DB_NAME
+        self.run_dir = self.path.parent
         if not self.path.exists() and not create:
             raise StoreError(
                 f"run_dir: {self.path.parent} has no {DB_NAME}; is it a run directory?"
@@ -79,12 +193,10 @@ class Store:
         self,
         arch: Arch,
         budget: float | None,
-        strategy_state: dict[str, Any],
+        strategy_state: StateFn,
         trial_id: int | None = None,
         parent: int | None = None,
     ) -> int:
-        """Record a trial as running (a new row, or a restart of ``trial_id``) and checkpoint the
-        strategy state, in one transaction. Returns the trial id."""
         with self._tx():
             if trial_id is None:
                 cur = self._db.execute(
@@ -97,11 +209,10 @@ class Store:
                 self._db.execute(
                     "UPDATE trials SET started = ? WHERE id = ?", (time.time(), trial_id)
                 )
-            self._put_state(strategy_state)
+            self._put_state(strategy_state())
         return trial_id
 
-    def finish_trial(self, trial_id: int, result: Result, strategy_state: dict[str, Any]) -> Trial:
-        """Record a trial's result and the strategy state after telling it, in one transaction."""
+    def finish_trial(self, trial_id: int, result: Result, strategy_state: StateFn) -> Trial:
         with self._tx():
             self._db.execute(
                 "UPDATE trials SET status = ?, reward = ?, metrics = ?, cost_s = ?, error = ?, "
@@ -116,7 +227,7 @@ class Store:
                     trial_id,
                 ),
             )
-            self._put_state(strategy_state)
+            self._put_state(strategy_state())
         return self.trial(trial_id)
 
     def _put_state(self, state: dict[str, Any]) -> None:
@@ -160,13 +271,12 @@ class Store:
         )
         return [self._row(r) for r in rows]
 
-    def count_finished(self) -> int:
+    def count_finished(self) -> int:  # in SQL: show reads runs of thousands of trials
         return int(
             self._db.execute("SELECT COUNT(*) FROM trials WHERE status != 'running'").fetchone()[0]
         )
 
     def total_cost(self) -> float:
-        """Summed cost_s of finished trials (real or simulated seconds)."""
         return float(
             self._db.execute(
                 "SELECT COALESCE(SUM(cost_s), 0) FROM trials WHERE status != 'running'"

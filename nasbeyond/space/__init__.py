@@ -1,6 +1,12 @@
-"""Search spaces: the Space contract and the built-in spaces."""
+"""Search spaces: the Space contract, the built-in spaces and ``make_space``."""
 
-from nasbeyond.space._base import Decision, Space, TaskShape
+from __future__ import annotations
+
+from typing import Any
+
+from nasbeyond.exceptions import ConfigError
+from nasbeyond.registry import create
+from nasbeyond.space._base import Decision, Space
 from nasbeyond.space.cells import DARTSSpace, NASNetSpace
 from nasbeyond.space.evolution_cnn import EvolutionCNNSpace
 from nasbeyond.space.macro_cnn import MacroCNNSpace
@@ -8,7 +14,8 @@ from nasbeyond.space.mlp import MLPSpace
 from nasbeyond.space.mnasnet import MnasNetSpace
 from nasbeyond.space.nb201 import NB201Space
 from nasbeyond.space.transformer import TransformerSpace
-from nasbeyond.space.user import Choices, FunctionSpace
+from nasbeyond.space.user import Choices, FunctionSpace, load_function
+from nasbeyond.trial import TaskShape
 
 __all__ = [
     "Choices",
@@ -24,4 +31,23 @@ __all__ = [
     "Space",
     "TaskShape",
     "TransformerSpace",
+    "make_space",
 ]
+
+
+def make_space(name: str, args: dict[str, Any] | None = None) -> Space:
+    """A registered space (``create("space", name, **args)``), or a user-defined one named
+    ``FILE.py:FUNCTION`` or ``MODULE:FUNCTION`` (args: ``discover`` only).
+
+    Raises:
+        ConfigError: an unknown name or argument, or a reference that does not load.
+    """
+    args = dict(args or {})
+    if ":" not in name:
+        space: Space = create("space", name, **args)
+        return space
+    load_function(name)  # a bad reference fails here, as a ConfigError
+    unknown = sorted(set(args) - {"discover"})
+    if unknown:
+        raise ConfigError(f"space_args: unknown {unknown[0]!r}; allowed: discover")
+    return FunctionSpace(name=name, reference=name, **args)

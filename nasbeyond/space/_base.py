@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from nasbeyond.arch import Arch
+from nasbeyond.trial import TaskShape
 
 
 @dataclass(frozen=True)
@@ -31,16 +32,6 @@ def other_choice(values: Sequence[Any], current: Any, rng: np.random.Generator) 
 # (index of the source node in the same panel, edge label). Cells are graphs, chains stacks.
 Node = tuple[str, list[tuple[int, str]]]
 Panel = tuple[str, list[Node]]
-
-
-@dataclass(frozen=True)
-class TaskShape:
-    """What a built model must accept and produce."""
-
-    input_shape: tuple[int, ...]  # one sample, without the batch dimension
-    num_classes: int
-    vocab_size: int = 0  # > 0: inputs are token ids (carried as floats), e.g. (seq_len,)
-    categories: tuple[int, ...] = ()  # tabular: cardinalities of the leading categorical columns
 
 
 class Space(ABC):

@@ -15,7 +15,7 @@ from nasbeyond.augment.space import PolicySpace
 from nasbeyond.augment.transforms import AutoAugment, load_policy, published_policy
 from nasbeyond.cli import main
 from nasbeyond.exceptions import ConfigError, SpaceError
-from nasbeyond.run.store import Store
+from nasbeyond.run.store import SQLiteStore
 from nasbeyond.strategy import GridSearch
 
 
@@ -111,7 +111,7 @@ def test_augment_search_export_and_reuse(tmp_path, capsys):
     argv = ["augment", "search", "--dataset", "digits", "--trials", "3", "--steps", "15"]
     argv += ["--evaluator-arg", "subset=600", "--executor", "inline", "--run-dir", run_dir]
     assert main(argv) == 0
-    trials = Store(run_dir, create=False).trials()
+    trials = SQLiteStore(run_dir, create=False).trials()
     assert len(trials) == 3 and all(t.status == "ok" for t in trials)
     capsys.readouterr()
     assert main(["augment", "export", run_dir]) == 0
@@ -149,7 +149,7 @@ def test_randaugment_grid_from_the_cli(tmp_path):
         run_dir,
     ]
     assert main(argv) == 0
-    trials = Store(run_dir, create=False).trials()
+    trials = SQLiteStore(run_dir, create=False).trials()
     assert sorted((t.arch["n"], t.arch["m"]) for t in trials) == [(1, 4), (1, 8), (2, 4), (2, 8)]
 
 

@@ -33,7 +33,7 @@ def test_predictor_tracks_measured_latency(tmp_path):
 
 def test_profile_from_the_cli_then_search_with_predicted_latency(tmp_path, capsys):
     from nasbeyond.cli import main
-    from nasbeyond.run import Store
+    from nasbeyond.run import SQLiteStore
 
     path = str(tmp_path / "lp.json")
     assert (
@@ -80,6 +80,6 @@ def test_profile_from_the_cli_then_search_with_predicted_latency(tmp_path, capsy
         )
         == 0
     )
-    trials = Store(tmp_path / "r").trials()
+    trials = SQLiteStore(tmp_path / "r").trials()
     assert all(t.metrics["latency_source"] == "predicted" for t in trials)
     assert main(["latency", "profile", "--input-shape", "3,x"]) == 2

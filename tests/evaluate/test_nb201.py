@@ -5,9 +5,8 @@ import pytest
 import torch
 
 from nasbeyond.evaluate.nb201_table import NB201TableEvaluator, load_table
-from nasbeyond.evaluate.simulate import simulate
 from nasbeyond.exceptions import ConfigError
-from nasbeyond.run import Store, run
+from nasbeyond.run import MemoryStore, SQLiteStore, run
 from nasbeyond.space import NB201Space, TaskShape
 from nasbeyond.space.nb201 import from_arch_str, to_arch_str
 from nasbeyond.strategy import AgingEvolution, RandomSearch
@@ -42,13 +41,15 @@ def test_lookup_and_simulated_cost():
     assert ev.test(from_arch_str(EXAMPLE)) == pytest.approx(0.9366)
 
 
-def test_simulate_follows_the_loop_rules(tmp_path):
+def test_benchmark_mode_is_the_loop_in_memory(tmp_path):
     space, ev = NB201Space(), NB201TableEvaluator()
-    steps = simulate(AgingEvolution(space, seed=3), ev, 12_000)
-    store = Store(tmp_path)
-    run(space, AgingEvolution(space, seed=3), ev, store=store, budget_seconds=12_000)
-    assert [s.trial.arch for s in steps] == [t.arch for t in store.trials()]
-    assert steps[-2].spent < 12_000 <= steps[-1].spent  # the crossing trial counts
+    memory, disk = MemoryStore(), SQLiteStore(tmp_path)
+    run(space, AgingEvolution(space, seed=3), ev, store=memory, budget_seconds=12_000)
+    run(space, AgingEvolution(space, seed=3), ev, store=disk, budget_seconds=12_000)
+    assert memory.trials() == disk.trials()
+    assert memory.get("strategy_state") is None  # nothing checkpointed in memory
+    spent = np.cumsum([t.cost_s for t in memory.trials()])
+    assert spent[-2] < 12_000 <= spent[-1]  # the crossing trial counts
 
 
 @pytest.mark.parametrize(("strategy", "paper"), [(RandomSearch, 93.70), (AgingEvolution, 93.92)])
@@ -56,8 +57,8 @@ def test_reproduces_the_papers_rows(strategy, paper):
     space, ev = NB201Space(), NB201TableEvaluator()
     accs = []
     for seed in range(60):
-        steps = simulate(strategy(space, seed=seed), ev, 12_000)
-        best = max(steps, key=lambda s: s.trial.reward).trial
+        store = MemoryStore()
+        best = run(space, strategy(space, seed=seed), ev, store=store, budget_seconds=12_000)
         accs.append(best.metrics["cifar10_test_acc_200ep"])
     assert abs(np.mean(accs) - paper) < 0.25  # 60 runs: standard error ~0.05
 

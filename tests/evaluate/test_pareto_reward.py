@@ -17,9 +17,8 @@ from nasbeyond.evaluate.pareto import (
     parse_objectives,
 )
 from nasbeyond.evaluate.reward import MnasNetReward, mnasnet_reward, parse_ms
-from nasbeyond.evaluate.simulate import simulate
 from nasbeyond.exceptions import ConfigError
-from nasbeyond.run.store import Store
+from nasbeyond.run import MemoryStore, SQLiteStore, run
 from nasbeyond.space import MLPSpace, NB201Space, TaskShape
 from nasbeyond.strategy import NSGA2, RandomSearch
 from nasbeyond.trial import Result
@@ -69,13 +68,10 @@ def test_nsga2_covers_the_true_front_better_than_random():
     ev = NB201TableEvaluator(latency_device="pixel3")
 
     def hv(strategy):
-        steps = simulate(strategy, ev, float("inf"), max_trials=300)
-        return (
-            hypervolume_2d(
-                [(s.trial.metrics["val_acc"], -s.trial.metrics["latency_ms"]) for s in steps], ref
-            )
-            / true
-        )
+        store = MemoryStore()
+        run(strategy.space, strategy, ev, store=store, trials=300)
+        points = [(t.metrics["val_acc"], -t.metrics["latency_ms"]) for t in store.trials()]
+        return hypervolume_2d(points, ref) / true
 
     ours = np.mean([hv(NSGA2(NB201Space(), seed=s)) for s in range(5)])
     rnd = np.mean([hv(RandomSearch(NB201Space(), seed=s)) for s in range(5)])
@@ -131,8 +127,8 @@ def test_latency_aware_search_from_the_cli(tmp_path, capsys):
     assert main(["show", run_dir]) == 0
     out = capsys.readouterr().out
     assert "Pareto front (" in out and "latency_ms=" in out and "hypervolume 0." in out
-    stored = Store(run_dir, create=False).get("pareto")
-    trials = {t.id: t.metrics for t in Store(run_dir, create=False).trials("ok")}
+    stored = SQLiteStore(run_dir, create=False).get("pareto")
+    trials = {t.id: t.metrics for t in SQLiteStore(run_dir, create=False).trials("ok")}
     assert stored["scored"] == 60 and 0 < stored["hypervolume"] <= 1
     # the stored front is exactly the non-dominated set of the stored trials
     pts = {i: (m["val_acc"], -m["latency_ms"]) for i, m in trials.items()}
@@ -175,7 +171,7 @@ def test_parameter_and_mac_constraints(tmp_path, capsys):
     argv = ["search", "--space", "mlp", "--dataset", "digits", "--epochs", "1", "--trials", "8"]
     argv += ["--max-params", "20000", "--executor", "inline", "--run-dir", run_dir]
     assert main(argv) == 0
-    trials = Store(run_dir, create=False).trials("ok")
+    trials = SQLiteStore(run_dir, create=False).trials("ok")
     over = [t for t in trials if t.metrics["params"] > 20000]
     under = [t for t in trials if t.metrics["params"] <= 20000]
     assert over and under, "the seed should draw models on both sides of the limit"
@@ -215,9 +211,9 @@ def test_mnasnet_reward_search_with_measured_latency(tmp_path):
         )
         == 0
     )
-    from nasbeyond.run import Store
+    from nasbeyond.run import SQLiteStore
 
-    trials = Store(tmp_path / "r").trials()
+    trials = SQLiteStore(tmp_path / "r").trials()
     assert all("latency_ms" in t.metrics and "accuracy" in t.metrics for t in trials)
     for t in trials:
         lat, acc = t.metrics["latency_ms"], t.metrics["accuracy"]
@@ -229,7 +225,7 @@ def test_measured_latency_front_in_the_store_and_show(tmp_path, capsys):
     argv = ["search", "--space", "mlp", "--dataset", "digits", "--epochs", "1", "--trials", "5"]
     argv += ["--strategy", "nsga2", "--objectives", "accuracy,latency", "--executor", "inline"]
     assert main([*argv, "--run-dir", run_dir]) == 0
-    store = Store(run_dir, create=False)
+    store = SQLiteStore(run_dir, create=False)
     front = store.get("pareto")
     trials = {t.id: t for t in store.trials("ok")}
     assert front["objectives"] == ["val_acc:max", "latency_ms:min"] and front["scored"] == 5

@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from nasbeyond.run import LocalExecutor, Store, run
+from nasbeyond.run import LocalExecutor, SQLiteStore, run
 from nasbeyond.space import MLPSpace
 from nasbeyond.strategy import RandomSearch
 from nasbeyond.testing import ToyEvaluator
@@ -54,7 +54,7 @@ def test_faults_fail_trials_not_the_search(tmp_path, request, kind, fault, messa
     if kind == "ray":
         request.getfixturevalue("ray_session")
     space = MLPSpace()
-    store = Store(tmp_path)
+    store = SQLiteStore(tmp_path)
     executor = make_executor(kind, timeout=6 if fault == "hang" else None)
     best = run(
         space,
@@ -76,7 +76,7 @@ def test_faults_fail_trials_not_the_search(tmp_path, request, kind, fault, messa
 
 def test_a_dead_worker_is_retried_and_can_succeed(tmp_path):
     space = MLPSpace()
-    store = Store(tmp_path)
+    store = SQLiteStore(tmp_path)
     flaky = ToyEvaluator(fault="die", every=1, die_once_dir=str(tmp_path / "marks"))
     run(
         space,
@@ -99,9 +99,9 @@ def test_restarted_driver_resumes_on_ray(tmp_path, ray_session):
             space,
             AgingEvolution(space, seed=1, population_size=3),
             ToyEvaluator(),
-            store=Store(tmp_path),
+            store=SQLiteStore(tmp_path),
             trials=trials,
             executor=RayExecutor(workers=2),
         )
-    trials = Store(tmp_path).trials()
+    trials = SQLiteStore(tmp_path).trials()
     assert [t.id for t in trials] == list(range(1, 8)) and all(t.status == "ok" for t in trials)

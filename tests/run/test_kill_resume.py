@@ -1,6 +1,11 @@
 """A search SIGKILLed at many random moments (mid-write included: the driver below spends most of
 its time inside store transactions) resumes to exactly the requested trials, each finished
-once, with the same archs an uninterrupted run proposes, and an intact database."""
+once, with the same archs an uninterrupted run proposes, and an intact database.
+
+Under heavy parallel load (pytest -n 14 on 16 cores) the test process may be descheduled for a
+long while between noticing progress and killing, so the driver finishes many trials per cycle:
+the driver is paced (10 ms per trial) and the run long enough that ten kills fit with room to
+spare; the product's guarantees are checked the same whatever the timing."""
 
 from __future__ import annotations
 
@@ -12,22 +17,22 @@ import subprocess
 import sys
 import time
 
-from nasbeyond.run import InlineExecutor, Store, run
+from nasbeyond.run import InlineExecutor, SQLiteStore, run
 from nasbeyond.space import MLPSpace
 from nasbeyond.strategy import AgingEvolution
 from nasbeyond.testing import ToyEvaluator
 from tests.conftest import finished_trials
 
-TRIALS = 150
+TRIALS = 300
 DRIVER = f"""
 import sys
-from nasbeyond.run import InlineExecutor, Store, run
+from nasbeyond.run import InlineExecutor, SQLiteStore, run
 from nasbeyond.space import MLPSpace
 from nasbeyond.strategy import AgingEvolution
 from nasbeyond.testing import ToyEvaluator
 space = MLPSpace()
-run(space, AgingEvolution(space, seed=7, population_size=5), ToyEvaluator(sleep_s=0.002),
-    store=Store(sys.argv[1]), trials={TRIALS}, executor=InlineExecutor())
+run(space, AgingEvolution(space, seed=7, population_size=5), ToyEvaluator(sleep_s=0.01),
+    store=SQLiteStore(sys.argv[1]), trials={TRIALS}, executor=InlineExecutor())
 """
 
 
@@ -57,13 +62,13 @@ def test_ten_random_kills_then_resume(tmp_path):
         if len(now) >= TRIALS:
             break
     assert kills == 10 and len(before) < TRIALS, "the run ended before 10 kills"
-    subprocess.run([sys.executable, "-c", DRIVER, str(run_dir)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", DRIVER, str(run_dir)], check=True, timeout=600)
     after = finished_trials(db)
     assert len(after) == TRIALS
     assert all(after[k] == v for k, v in before.items())
     # the same archs, in the same order, as a run that was never interrupted
     space = MLPSpace()
-    ref = Store(tmp_path / "ref")
+    ref = SQLiteStore(tmp_path / "ref")
     run(
         space,
         AgingEvolution(space, seed=7, population_size=5),
@@ -72,4 +77,4 @@ def test_ten_random_kills_then_resume(tmp_path):
         trials=TRIALS,
         executor=InlineExecutor(),
     )
-    assert [t.arch for t in Store(run_dir).trials()] == [t.arch for t in ref.trials()]
+    assert [t.arch for t in SQLiteStore(run_dir).trials()] == [t.arch for t in ref.trials()]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nasbeyond.arch import arch_key
-from nasbeyond.run import InlineExecutor, Store, run
+from nasbeyond.run import InlineExecutor, SQLiteStore, run
 from nasbeyond.space import MLPSpace
 from nasbeyond.strategy import AgingEvolution, RandomSearch
 from nasbeyond.testing import ToyEvaluator
@@ -11,7 +11,7 @@ from nasbeyond.testing import ToyEvaluator
 
 def search(tmp_path, evaluator, trials=6, executor=None, strategy=None):
     space = MLPSpace()
-    store = Store(tmp_path)
+    store = SQLiteStore(tmp_path)
     best = run(
         space,
         strategy or RandomSearch(space, seed=0),
@@ -37,7 +37,7 @@ def test_inline_executor_records_exceptions(tmp_path):
 
 def test_resume_continues_exactly_where_it_stopped(tmp_path):
     space = MLPSpace()
-    straight = Store(tmp_path / "a")
+    straight = SQLiteStore(tmp_path / "a")
     run(
         space,
         AgingEvolution(space, seed=1, population_size=3),
@@ -45,7 +45,7 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
         store=straight,
         trials=10,
     )
-    first = Store(tmp_path / "b")
+    first = SQLiteStore(tmp_path / "b")
     run(
         space,
         AgingEvolution(space, seed=1, population_size=3),
@@ -58,7 +58,7 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
         space,
         AgingEvolution(space, seed=99, population_size=3),
         ToyEvaluator(),
-        store=Store(tmp_path / "b"),
+        store=SQLiteStore(tmp_path / "b"),
         trials=10,
     )
     assert [t.arch for t in first.trials()] == [t.arch for t in straight.trials()]
@@ -66,14 +66,14 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
 
 def test_interrupted_trials_are_rerun_once(tmp_path):
     space = MLPSpace()
-    store = Store(tmp_path)
+    store = SQLiteStore(tmp_path)
     strategy = RandomSearch(space, seed=0)
     # Simulate a kill: two trials started, one finished, the driver died.
-    a = store.start_trial(strategy.ask(), None, strategy.state_dict())
-    b = store.start_trial(strategy.ask(), None, strategy.state_dict())
+    a = store.start_trial(strategy.ask(), None, strategy.state_dict)
+    b = store.start_trial(strategy.ask(), None, strategy.state_dict)
     from nasbeyond.trial import Result
 
-    store.finish_trial(a, Result("ok", 0.5), strategy.state_dict())
+    store.finish_trial(a, Result("ok", 0.5), strategy.state_dict)
     run(space, RandomSearch(space, seed=0), ToyEvaluator(), store=store, trials=5)
     trials = store.trials()
     assert len(trials) == 5 and all(t.status == "ok" for t in trials)
@@ -83,6 +83,6 @@ def test_interrupted_trials_are_rerun_once(tmp_path):
 
 def test_exhausted_strategy_ends_the_search(tmp_path):
     space = MLPSpace(max_layers=1)  # 4 widths x 3 activations x 3 dropouts x 3 skips = 108
-    store = Store(tmp_path)
+    store = SQLiteStore(tmp_path)
     run(space, RandomSearch(space, seed=0, max_tries=2000), ToyEvaluator(), store=store, trials=200)
     assert store.count_finished() == 108

@@ -11,7 +11,7 @@ from torch import nn
 
 from nasbeyond.cli import main
 from nasbeyond.exceptions import SpaceError
-from nasbeyond.run.store import Store
+from nasbeyond.run.store import SQLiteStore
 from nasbeyond.space import FunctionSpace, TaskShape
 from tests.conftest import EXAMPLE_SPACE
 
@@ -86,7 +86,7 @@ def test_cli_search_resume_show(tmp_path, capsys):
     argv += ["--strategy", "tpe", "--trials", "3", "--workers", "2", "--run-dir", run_dir]
     assert main(argv) == 0
     assert main(["resume", run_dir, "--trials", "5", "--workers", "2"]) == 0
-    trials = Store(run_dir, create=False).trials()
+    trials = SQLiteStore(run_dir, create=False).trials()
     assert len(trials) == 5 and all(t.status == "ok" for t in trials)
     assert len({str(sorted(t.arch.items())) for t in trials}) == 5
     capsys.readouterr()

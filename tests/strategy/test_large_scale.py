@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from nasbeyond.run import InlineExecutor, Store, run
+from nasbeyond.run import InlineExecutor, SQLiteStore, run
 from nasbeyond.space import EvolutionCNNSpace, TaskShape
 from nasbeyond.space.evolution_cnn import MUTATIONS
 from nasbeyond.strategy import LargeScaleEvolution
@@ -70,7 +70,7 @@ def test_inherit_copies_matching_layers_only(tmp_path):
 
 def test_search_with_weight_inheritance(tmp_path):
     space = EvolutionCNNSpace(max_layers=3)
-    store = Store(tmp_path)
+    store = SQLiteStore(tmp_path)
     run(
         space,
         LargeScaleEvolution(space, seed=0, population_size=3),

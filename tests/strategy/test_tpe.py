@@ -1,14 +1,15 @@
 import numpy as np
 
 from nasbeyond.evaluate.nb201_table import NB201TableEvaluator
-from nasbeyond.evaluate.simulate import simulate
+from nasbeyond.run import MemoryStore, run
 from nasbeyond.space import NB201Space
 from nasbeyond.strategy import TPE, RandomSearch
 
 
 def best_signal(strategy, queries=60):
-    steps = simulate(strategy, NB201TableEvaluator(), budget_seconds=1e12, max_trials=queries)
-    return max(s.trial.reward for s in steps)
+    store = MemoryStore()
+    run(strategy.space, strategy, NB201TableEvaluator(), store=store, trials=queries)
+    return max(t.reward for t in store.trials())
 
 
 def test_tpe_beats_random_search_on_nb201():
@@ -19,6 +20,7 @@ def test_tpe_beats_random_search_on_nb201():
 
 def test_tpe_never_repeats_an_arch():
     s = TPE(NB201Space(), seed=0, n_startup=5)
-    steps = simulate(s, NB201TableEvaluator(), budget_seconds=1e12, max_trials=80)
-    keys = [tuple(st.trial.arch["edges"]) for st in steps]
+    store = MemoryStore()
+    run(s.space, s, NB201TableEvaluator(), store=store, trials=80)
+    keys = [tuple(t.arch["edges"]) for t in store.trials()]
     assert len(keys) == len(set(keys)) == 80

@@ -1,0 +1,123 @@
+"""The loop: a strategy proposes, an executor evaluates, the store records, the strategy learns.
+
+``run`` is the only loop in nasbeyond. A real search runs it with a ``SQLiteStore`` in a run
+directory (resumable); benchmark mode runs the same function with a ``MemoryStore``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nasbeyond.exceptions import ConfigError
+from nasbeyond.run.executor import Executor, InlineExecutor
+from nasbeyond.run.store import Store
+from nasbeyond.space import Space
+from nasbeyond.strategy import Strategy
+from nasbeyond.trial import Budget, Context, Evaluator, Proposal, Result, Trial
+
+Progress = Callable[[Trial, int, int, "Trial | None"], None]  # trial, finished, total, best
+
+
+def run(
+    space: Space,
+    strategy: Strategy,
+    evaluator: Evaluator,
+    *,
+    store: Store,
+    trials: int | None = None,
+    budget_seconds: float | None = None,
+    executor: Executor | None = None,
+    budget: Budget | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    shape: Callable[[Result], Result] | None = None,
+) -> Trial | None:
+    """Evaluate proposals of ``strategy`` until ``trials`` trials have finished (ok or failed),
+    the finished trials' summed ``cost_s`` reaches ``budget_seconds`` (the trial that crosses
+    it counts), or the strategy is exhausted. Returns the best trial.
+
+    Resumable: a strategy checkpoint in ``store`` is loaded first, and trials the store still
+    marks as running (the run was killed) are evaluated again before anything new is asked.
+    """
+    if trials is None and budget_seconds is None:
+        raise ConfigError("trials: give a number of trials, a budget in seconds, or both")
+    executor = executor or InlineExecutor()
+    budget = budget or Budget()
+    run_dir = None if store.run_dir is None else str(store.run_dir)
+    state = store.get("strategy_state")
+    if state is not None:
+        strategy.load_state_dict(state)
+    retry = store.trials("running")
+    finished, spent = store.count_finished(), store.total_cost()
+    best = next(iter(store.best(1)), None)
+    exhausted = False
+    threads = getattr(executor, "threads", 1)
+
+    def more(extra: int = 0) -> bool:
+        return (trials is None or finished + extra < trials) and (
+            budget_seconds is None or spent < budget_seconds
+        )
+
+    def submit(tid: int, p: Proposal) -> None:
+        parent = store.trial(p.parent) if p.parent is not None else None
+        b = Budget(epochs=p.budget, steps=None) if p.budget is not None else budget
+        ctx = Context(
+            tid,
+            seed * 1_000_003 + tid,
+            run_dir,
+            threads,
+            p.parent,
+            parent.budget if parent else None,
+        )
+        executor.submit((tid, p.arch, b, ctx))
+
+    executor.start(evaluator)
+    try:
+        while more():
+            while executor.free() > 0 and more(executor.in_flight()):
+                if retry:
+                    t = retry.pop(0)
+                    store.start_trial(t.arch, t.budget, strategy.state_dict, trial_id=t.id)
+                    submit(t.id, Proposal(t.arch, t.budget, t.parent))
+                    continue
+                proposal = None if exhausted else strategy.propose()
+                if proposal is None:
+                    exhausted = True
+                    break
+                space.validate(proposal.arch)
+                epochs = proposal.budget if proposal.budget is not None else budget.epochs
+                tid = store.start_trial(
+                    proposal.arch, epochs, strategy.state_dict, parent=proposal.parent
+                )
+                submit(tid, proposal)
+            if executor.in_flight() == 0:
+                break  # the strategy has nothing left to propose
+            for tid, result in executor.wait(timeout=1.0):
+                if shape is not None:
+                    result = shape(result)
+                started = store.trial(tid)
+                strategy.tell(
+                    Trial(
+                        tid,
+                        started.arch,
+                        result.status,
+                        result.reward,
+                        result.metrics,
+                        result.cost_s,
+                        result.error,
+                        started.budget,
+                        started.parent,
+                    )
+                )
+                trial = store.finish_trial(tid, result, strategy.state_dict)
+                finished += 1
+                spent += trial.cost_s
+                if trial.status == "ok" and (
+                    best is None or (trial.reward or 0) > (best.reward or 0)
+                ):
+                    best = trial
+                if progress:
+                    progress(trial, finished, trials or 0, best)  # 0: no trial limit
+    finally:
+        executor.shutdown()
+    return best
