@@ -16,9 +16,12 @@ if __name__ == "__main__":  # worker processes are spawned: guard the entry poin
         store=store,
         trials=20,
         executor=LocalExecutor(workers=2),
+        progress=True,  # the CLI's progress line on stderr
     )
     print(
         space.describe(best.arch),
         f"val {best.reward:.4f}",
         f"test {trainer.test(best.arch, weights_path('runs/quickstart', best.id)):.4f}",
     )
+    # The run directory opens from the CLI like any other:
+    #   nasbeyond show runs/quickstart; nasbeyond draw runs/quickstart; nasbeyond export ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields
 from typing import Any, NoReturn
@@ -15,7 +16,7 @@ from typing import Any, NoReturn
 import yaml
 
 from nasbeyond._paths import is_file
-from nasbeyond.config import RunConfig
+from nasbeyond.config import FIELD_HELP, RunConfig
 from nasbeyond.exceptions import ConfigError, NasbeyondError
 
 EXIT_USAGE = 2
@@ -50,7 +51,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                 action="append",
                 default=sup,
                 metavar="KEY=VALUE",
-                help=f"an argument of the {f.name[:-5]} (repeatable)",
+                help=f"{FIELD_HELP[f.name]} (repeatable; the value is YAML: 3, 0.5, [3,6], text)",
             )
             continue
         typ: Any = str
@@ -58,7 +59,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
             typ = int
         elif "float" in str(f.type):
             typ = float
-        p.add_argument(flag, type=typ, default=sup, help=f"default: {default}")
+        shown = "" if default is None else f" (default: {default})"
+        p.add_argument(flag, type=typ, default=sup, help=FIELD_HELP[f.name] + shown)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,7 +144,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def _search(exp: Any) -> int:
-    from nasbeyond.report import ProgressBar
+    from nasbeyond.run import ProgressBar
 
     c = exp.config
     exp.check()
@@ -165,7 +167,14 @@ def _search(exp: Any) -> int:
         ),
         file=sys.stderr,
     )
-    best = exp.run(progress=ProgressBar(done))
+    try:
+        best = exp.run(progress=ProgressBar(done))
+    except KeyboardInterrupt:
+        print(
+            f"\nnasbeyond: interrupted; continue with `nasbeyond resume {c.run_dir}`",
+            file=sys.stderr,
+        )
+        return 130
     if best is None:
         print(
             f"no trial finished successfully; see `nasbeyond show --failed {c.run_dir}`",
@@ -329,8 +338,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nasbeyond: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("\nnasbeyond: interrupted; continue with `nasbeyond resume RUN_DIR`", file=sys.stderr)
+        print("\nnasbeyond: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nasbeyond show RUN | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -375,11 +388,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         trials = store.best(args.top)
         if args.failed:
             trials += store.trials("failed")
+        running = store.trials("running")
         print(
             f"{store.count_finished()} finished trials "
             f"({len(store.trials('failed'))} failed) in {args.run_dir}"
+            + (f"; {len(running)} were running when it stopped" if running else "")
         )
         print(trials_table(trials, record.space.describe))
+        if running:  # an interrupted run: these rerun first on `nasbeyond resume`
+            print(f"running (rerun first by `nasbeyond resume {args.run_dir}`):")
+            print(trials_table(running, record.space.describe))
         if record.config.objectives:
             objectives = record.config.objectives
             print(pareto_table(store.trials("ok"), objectives, record.space.describe))

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import json
+import re
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -11,49 +15,97 @@ import yaml
 
 from nasbeyond._paths import is_file
 from nasbeyond.exceptions import ConfigError
-from nasbeyond.registry import names
+from nasbeyond.registry import names, parameters, registered_name
 
 EXECUTORS = ("local", "inline", "ray")
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def _f(default: Any, help: str, factory: Any = None) -> Any:
+    """A RunConfig field whose ``help`` is both its documentation and its CLI flag's help."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
 class RunConfig:
     """Everything that defines a search. YAML keys and CLI flags carry the same names
-    (``trial_timeout`` in YAML is ``--trial-timeout`` on the command line)."""
+    (``trial_timeout`` in YAML is ``--trial-timeout`` on the command line); each field's meaning,
+    unit and allowed values are in ``FIELD_HELP`` (and in ``nasbeyond search --help``)."""
 
-    space: str = "macro-cnn"
-    space_args: dict[str, Any] = field(default_factory=dict)
-    strategy: str = "evolution"
-    strategy_args: dict[str, Any] = field(default_factory=dict)
-    evaluator: str = "train"
-    evaluator_args: dict[str, Any] = field(default_factory=dict)
-    dataset: str | None = None  # None: the evaluator's default (mnist5k for train)
-    data_dir: str | None = None
-    dataset_args: dict[str, Any] = field(default_factory=dict)
-    trials: int | None = None  # default 20, or unlimited when budget_seconds is set
-    budget_seconds: float | None = None
-    workers: int = 1
-    executor: str = "local"  # local processes, inline (in the driver), or ray
-    address: str | None = None  # ray: None starts a private instance; "auto" or HOST:PORT
-    cpus_per_trial: float = 1.0  # ray
-    gpus_per_trial: float = 0.0  # ray
-    max_retries: int = 1  # reruns of a trial whose worker process died
-    epochs: float | None = None  # per-trial budget; None: the evaluator's default
-    steps: int | None = None
-    batch_size: int = 32
-    optimizer: str = "sgd"
-    lr: float | None = None
-    device: str = "auto"  # train: auto (CUDA when available, else CPU), cpu, cuda, cuda:N
-    seed: int = 0
-    run_dir: str = "runs/latest"
-    trial_timeout: float | None = None
-    final_epochs: float = 0.0
-    reward: str = "accuracy"  # accuracy, mnasnet (soft) or mnasnet-hard
-    target_latency: str | None = None  # the MnasNet target T, e.g. 5ms
-    objectives: str | None = None  # multi-objective, e.g. accuracy,latency (nsga2 uses them)
-    max_params: float | None = None  # hard constraints: bigger models get reward 0, untrained
-    max_macs: float | None = None
-    augment: str | None = None  # training augmentation: crop-flip, randaugment:2,9, ... (train)
+    space: str = _f(
+        "macro-cnn", "search space: a registered name (nasbeyond list) or FILE.py:FUNCTION"
+    )
+    space_args: dict[str, Any] = _f(None, "arguments of the space", dict)
+    strategy: str = _f(
+        "evolution", "search strategy (controller): a registered name (nasbeyond list)"
+    )
+    strategy_args: dict[str, Any] = _f(None, "arguments of the strategy", dict)
+    evaluator: str = _f("train", "evaluator: train (from scratch), augment-train, nb201-table")
+    evaluator_args: dict[str, Any] = _f(None, "arguments of the evaluator", dict)
+    dataset: str | None = _f(
+        None, "dataset name (nasbeyond list); unset: the evaluator's own (mnist5k for train)"
+    )
+    data_dir: str | None = _f(None, "folder (or file, for csv) the dataset is read from")
+    dataset_args: dict[str, Any] = _f(None, "arguments of the dataset loader", dict)
+    trials: int | None = _f(
+        None, "trials to finish (ok or failed), >= 1; unset: 20, or no limit with --budget-seconds"
+    )
+    budget_seconds: float | None = _f(
+        None, "stop once the finished trials' summed cost reaches this many seconds (> 0)"
+    )
+    workers: int = _f(1, "trials evaluated at once (worker processes or Ray tasks), >= 1")
+    executor: str = _f("local", "local (worker processes), inline (in the driver) or ray")
+    address: str | None = _f(
+        None, "ray: auto or HOST:PORT of a cluster; unset: a private Ray instance"
+    )
+    cpus_per_trial: float = _f(1.0, "ray: CPUs reserved per trial (> 0)")
+    gpus_per_trial: float = _f(
+        0.0, "ray: GPUs reserved per trial (>= 0; 0.5 puts two trials on a GPU)"
+    )
+    max_retries: int = _f(1, "reruns of a trial whose worker process died (>= 0)")
+    epochs: float | None = _f(
+        None,
+        "training epochs per trial (> 0, fractional allowed); unset: the evaluator's default (2)",
+    )
+    steps: int | None = _f(None, "training steps per trial instead of epochs (>= 1)")
+    batch_size: int = _f(32, "training batch size (>= 1)")
+    optimizer: str = _f("sgd", "sgd (Nesterov momentum 0.9) or adam (AdamW); cosine decay to zero")
+    lr: float | None = _f(None, "peak learning rate (> 0); unset: 0.05 for sgd, 0.001 for adam")
+    device: str = _f(
+        "auto", "auto (the first CUDA GPU if torch sees one, else CPU), cpu, cuda, cuda:N or mps"
+    )
+    seed: int = _f(0, "seed of every random choice of the run (>= 0)")
+    run_dir: str | None = _f(
+        None, "where the run lives; unset: a fresh runs/SPACE-STRATEGY-YYYYmmdd-HHMMSS"
+    )
+    trial_timeout: float | None = _f(
+        None, "seconds before a trial's worker is killed and the trial failed (> 0)"
+    )
+    final_epochs: float = _f(
+        0.0,
+        "retrain the best arch this many epochs on train+validation before the test report (>= 0)",
+    )
+    reward: str = _f("accuracy", "accuracy, mnasnet (soft latency term) or mnasnet-hard")
+    target_latency: str | None = _f(
+        None, "the MnasNet target latency T, e.g. 5ms (needed by --reward mnasnet*)"
+    )
+    objectives: str | None = _f(
+        None,
+        "multi-objective search, e.g. accuracy,latency (nsga2 uses them; show lists the front)",
+    )
+    max_params: float | None = _f(
+        None, "hard constraint: models with more parameters get reward 0, untrained (> 0)"
+    )
+    max_macs: float | None = _f(
+        None, "hard constraint: models with more multiply-accumulates get reward 0, untrained (> 0)"
+    )
+    augment: str | None = _f(
+        None,
+        "training augmentation: none, crop-flip, autoaugment:POLICY, randaugment:N,M, "
+        "trivialaugment",
+    )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
@@ -67,6 +119,33 @@ class RunConfig:
                 f"{source}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
             )
         return cls(**norm).validated()
+
+    @classmethod
+    def of(cls, space: Any, strategy: Any, evaluator: Any, **settings: Any) -> RunConfig:
+        """The settings that name these objects, so a run started from Python with ``run()``
+        can be shown, drawn, exported and resumed by the CLI.
+
+        Raises:
+            ConfigError: a component is not registered, or holds an argument that is not
+                JSON (the message names it).
+        """
+        from nasbeyond.space.user import FunctionSpace
+
+        if isinstance(space, FunctionSpace):
+            space_name, space_args = _reference(space), {"discover": space.discover}
+        else:
+            space_name, space_args = _registered("space", space)
+        strategy_name, strategy_args = _registered("strategy", strategy)  # its seed included
+        evaluator_name, evaluator_args = _registered("evaluator", evaluator)
+        return cls(
+            space=space_name,
+            space_args=space_args,
+            strategy=strategy_name,
+            strategy_args=strategy_args,
+            evaluator=evaluator_name,
+            evaluator_args=evaluator_args,
+            **settings,
+        ).validated()
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
@@ -141,6 +220,9 @@ class RunConfig:
             from nasbeyond.augment.pipeline import parse_transform
 
             parse_transform(self.augment)
+        _check_device(self.device)
+        if self.run_dir is None:
+            self.run_dir = fresh_run_dir(self.space, self.strategy)
         if self.executor not in EXECUTORS:
             raise ConfigError(f"executor: {self.executor!r}; allowed: {', '.join(EXECUTORS)}")
         if self.trials is None and self.budget_seconds is None:
@@ -173,3 +255,81 @@ class RunConfig:
         self.trials = None if self.trials is None else int(self.trials)
         self.batch_size = int(self.batch_size)
         return self
+
+
+def fresh_run_dir(space: str, strategy: str, root: str = "runs") -> str:
+    """A new directory name for a run: runs/SPACE-STRATEGY-YYYYmmdd-HHMMSS (a user-defined
+    space by its function's name), with -2, -3, ... if that exists already."""
+    space_part = re.sub(r"[^A-Za-z0-9_.-]+", "_", space.rpartition(":")[2] or space)
+    base = Path(root) / f"{space_part}-{strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return str(path)
+
+
+def _check_device(device: str) -> None:
+    """The device's syntax, and that this torch can use it (a CPU build cannot use cuda)."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", str(device)):
+        raise ConfigError(f"device: {device!r}; allowed: {DEVICES}")
+    if device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise ConfigError(
+                f"device: {device!r} but this torch ({torch.__version__}, {build}) sees "
+                f"{count} CUDA device(s); use --device cpu or auto, or install a CUDA build of "
+                "torch (README: GPU)"
+            )
+    if device == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise ConfigError("device: 'mps' is not available on this machine; use cpu or auto")
+
+
+FIELD_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(RunConfig)}
+
+
+def _reference(space: Any) -> str:
+    """FILE.py:FUNCTION of a user-defined space (its own reference, or where its function is
+    defined at a module's top level)."""
+    if space.reference is not None:
+        return str(space.reference)
+    fn = space.fn
+    source = inspect.getsourcefile(fn) if inspect.isfunction(fn) else None
+    if source is None or fn.__qualname__ != fn.__name__:
+        raise ConfigError(
+            f"space: the build function {fn!r} is not defined at a module's top level; "
+            "pass FunctionSpace(reference='FILE.py:FUNCTION') to open this run from the CLI"
+        )
+    return f"{Path(source).resolve()}:{fn.__name__}"
+
+
+def _registered(kind: str, obj: Any) -> tuple[str, dict[str, Any]]:
+    """The registry name of ``obj``'s class and the constructor arguments it holds that differ
+    from their defaults (objects store their arguments under the same names)."""
+    name = registered_name(kind, type(obj))
+    if name is None:
+        raise ConfigError(
+            f"{kind}: {type(obj).__name__} is not registered; add @register({kind!r}, NAME) "
+            "to open this run from the command line"
+        )
+    args: dict[str, Any] = {}
+    for p, default in parameters(kind, name).items():
+        if p == "space" or not hasattr(obj, p):
+            continue
+        value = getattr(obj, p)
+        if value == default:
+            continue
+        try:
+            args[p] = json.loads(json.dumps(value))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{kind}_args: {name}: {p}={value!r} cannot be saved as JSON"
+            ) from None
+    return name, args

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import types
+import typing
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
@@ -138,6 +140,12 @@ def lookup(kind: str, name: str) -> Any:
         raise ConfigError(f"{kind}: unknown name {name!r}; allowed: {allowed}") from None
 
 
+def registered_name(kind: str, obj: Any) -> str | None:
+    """The name under which ``obj`` (a class or function) is registered, if any."""
+    _check_kind(kind)
+    return next((n for n, o in sorted(_REGISTRY[kind].items()) if o is obj), None)
+
+
 def parameters(kind: str, name: str) -> dict[str, Any]:
     """Constructor parameters of a registered entry and their defaults (inspect.Parameter.empty
     when required)."""
@@ -147,6 +155,42 @@ def parameters(kind: str, name: str) -> dict[str, Any]:
         for p in sig.parameters.values()
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
     }
+
+
+_TYPE_WORDS = {
+    bool: "true/false",
+    int: "an integer",
+    float: "a number",
+    str: "text",
+    type(None): "null",
+}
+
+
+def _scalar_types(obj: Any, key: str) -> tuple[type, ...]:
+    """The scalar types (bool, int, float, str, None) a constructor argument is annotated with;
+    empty when the annotation is anything else or cannot be resolved (no check then)."""
+    dataclass = inspect.isclass(obj) and hasattr(obj, "__dataclass_fields__")
+    target: Any = obj if dataclass or not inspect.isclass(obj) else obj.__init__
+    try:
+        hint = typing.get_type_hints(target).get(key)
+    except Exception:  # an annotation naming a type the module only imports for checkers
+        return ()
+    parts = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else (hint,)
+    )
+    if not parts or any(p not in _TYPE_WORDS for p in parts):
+        return ()
+    return tuple(parts)
+
+
+def _is_instance(value: Any, wanted: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):  # bool is an int subclass; only a bool annotation takes it
+        return bool in wanted
+    if isinstance(value, int) and float in wanted:
+        return True
+    return isinstance(value, wanted)
 
 
 def create(kind: str, name: str, **kwargs: Any) -> Any:
@@ -163,6 +207,11 @@ def create(kind: str, name: str, **kwargs: Any) -> Any:
         raise ConfigError(
             f"{kind} {name!r}: unknown argument {unknown[0]!r}; allowed: {', '.join(allowed)}"
         )
+    for key, value in kwargs.items():
+        wanted = _scalar_types(obj, key)
+        if wanted and not _is_instance(value, wanted):
+            names_ = " or ".join(_TYPE_WORDS[t] for t in wanted)
+            raise ConfigError(f"{kind}_args: {name}: {key}={value!r}; expected {names_}")
     try:
         return obj(**kwargs)
     except ConfigError:

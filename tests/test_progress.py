@@ -1,6 +1,6 @@
 import io
 
-from nasbeyond.report import ProgressBar
+from nasbeyond.run import ProgressBar
 from nasbeyond.trial import Trial
 
 

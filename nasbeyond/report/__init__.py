@@ -1,6 +1,6 @@
-"""Reporting: the live progress bar and the top-k table."""
+"""Reporting: the top-k table and the Pareto front table (the live progress line is
+``nasbeyond.run.progress``)."""
 
-from nasbeyond.report.progress import ProgressBar
 from nasbeyond.report.table import pareto_table, trials_table
 
-__all__ = ["ProgressBar", "pareto_table", "trials_table"]
+__all__ = ["pareto_table", "trials_table"]

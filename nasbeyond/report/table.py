@@ -23,8 +23,8 @@ def trials_table(trials: Sequence[Trial], describe: Callable[[Arch], str]) -> st
                 f"{m['macs'] / 1e6:.1f}M" if "macs" in m else "-",
                 f"{t.cost_s:.1f}",
                 (describe(t.arch) + (f"  [{m['constraint']}]" if "constraint" in m else ""))
-                if t.status == "ok"
-                else (t.error or "").splitlines()[0][:70],
+                if t.status in ("ok", "running")
+                else (t.error or "-").splitlines()[0][:70],
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]

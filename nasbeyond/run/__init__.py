@@ -3,6 +3,7 @@
 from nasbeyond.run.executor import Executor, InlineExecutor, LocalExecutor
 from nasbeyond.run.experiment import Experiment, FinalReport
 from nasbeyond.run.loop import run
+from nasbeyond.run.progress import ProgressBar
 from nasbeyond.run.store import MemoryStore, SQLiteStore, Store
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "InlineExecutor",
     "LocalExecutor",
     "MemoryStore",
+    "ProgressBar",
     "SQLiteStore",
     "Store",
     "run",

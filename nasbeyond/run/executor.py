@@ -8,9 +8,12 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import signal
+import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -86,8 +89,26 @@ class InlineExecutor(Executor):
         return len(self._done)
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while a worker starts, so the worker is born ignoring it (an ignored
+    signal stays ignored across exec and Python then installs no KeyboardInterrupt handler):
+    Ctrl-C, sent to the whole process group by the terminal, reaches only the driver, which
+    stops the workers itself. Signal handlers can change only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _worker_main(conn: Connection, payload: bytes, threads: int) -> None:
     import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C (see above)
 
     torch.set_num_threads(threads)
     evaluator = pickle.loads(payload)  # our own bytes, sent by the driver
@@ -155,7 +176,8 @@ class LocalExecutor(Executor):
         proc = ctx.Process(
             target=_worker_main, args=(child, self._payload, self.threads), daemon=True
         )
-        proc.start()
+        with _sigint_ignored():  # inherited through exec: Ctrl-C is the driver's alone
+            proc.start()
         child.close()
         return _Worker(proc, parent)
 

@@ -48,8 +48,12 @@ class RunRecord:
         store = SQLiteStore(run_dir, create=False)
         saved = store.get("config")
         if saved is None:
+            why = store.get("settings_unsaved")
             store.close()
-            raise StoreError(f"run_dir: {run_dir} has no saved search settings")
+            raise StoreError(
+                f"run_dir: {run_dir} has no saved search settings"
+                + (f" ({why})" if why else "; is it a nasbeyond run directory?")
+            )
         config = RunConfig.from_dict(saved).replace(run_dir=str(run_dir))
         return cls(store, config, make_space(config.space, config.space_args))
 
@@ -85,7 +89,7 @@ class Experiment:
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config.validated()
-        self.store = SQLiteStore(config.run_dir)
+        self.store = SQLiteStore(str(self.config.run_dir))  # validated() always sets it
         saved = self.store.get("config")
         if saved is not None and _search_identity(saved) != _search_identity(config.to_dict()):
             raise ConfigError(
@@ -270,7 +274,7 @@ def make_executor(c: RunConfig) -> Executor:
     if c.executor == "ray":
         from nasbeyond.run.ray_executor import RayExecutor
 
-        temp = Path(c.run_dir).resolve() / "ray"
+        temp = Path(str(c.run_dir)).resolve() / "ray"
         return RayExecutor(
             c.address,
             c.workers,

@@ -6,10 +6,14 @@ directory (resumable); benchmark mode runs the same function with a ``MemoryStor
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from typing import Any
 
+from nasbeyond.config import RunConfig
 from nasbeyond.exceptions import ConfigError
 from nasbeyond.run.executor import Executor, InlineExecutor
+from nasbeyond.run.progress import ProgressBar
 from nasbeyond.run.store import Store
 from nasbeyond.space import Space
 from nasbeyond.strategy import Strategy
@@ -29,7 +33,7 @@ def run(
     executor: Executor | None = None,
     budget: Budget | None = None,
     seed: int = 0,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     shape: Callable[[Result], Result] | None = None,
 ) -> Trial | None:
     """Evaluate proposals of ``strategy`` until ``trials`` trials have finished (ok or failed),
@@ -38,6 +42,16 @@ def run(
 
     Resumable: a strategy checkpoint in ``store`` is loaded first, and trials the store still
     marks as running (the run was killed) are evaluated again before anything new is asked.
+
+    Args:
+        progress: ``True`` prints the CLI's progress line to stderr; a callable receives
+            (trial, finished, total, best) after every trial; None or False: silent.
+
+    A store with a run directory also records, on first use, the settings that name the
+    space, strategy, evaluator and executor (``RunConfig.of``) and the task shape, so that
+    ``nasbeyond show | draw | export | resume`` open a run started from Python as they open one
+    started by the CLI. Components that are not registered cannot be named; the run then goes
+    on and the store keeps the reason in ``settings_unsaved``.
     """
     if trials is None and budget_seconds is None:
         raise ConfigError("trials: give a number of trials, a budget in seconds, or both")
@@ -50,6 +64,10 @@ def run(
     retry = store.trials("running")
     finished, spent = store.count_finished(), store.total_cost()
     best = next(iter(store.best(1)), None)
+    if store.run_dir is not None:
+        _record_settings(store, space, strategy, evaluator, executor, trials, budget_seconds, seed)
+    if progress is True:
+        progress = ProgressBar(finished)
     exhausted = False
     threads = getattr(executor, "threads", 1)
 
@@ -121,3 +139,39 @@ def run(
     finally:
         executor.shutdown()
     return best
+
+
+def _record_settings(
+    store: Store,
+    space: Space,
+    strategy: Strategy,
+    evaluator: Evaluator,
+    executor: Executor,
+    trials: int | None,
+    budget_seconds: float | None,
+    seed: int,
+) -> None:
+    task = getattr(evaluator, "task", None)
+    if callable(task) and store.get("task") is None:
+        store.put("task", dataclasses.asdict(task()))
+    if store.get("config") is not None:
+        return
+    try:
+        config = RunConfig.of(space, strategy, evaluator, run_dir=str(store.run_dir))
+    except ConfigError as e:
+        store.put("settings_unsaved", str(e))
+        return
+    config = config.replace(
+        trials=trials, budget_seconds=budget_seconds, seed=seed, **_executor_settings(executor)
+    )
+    store.put("config", config.to_dict())
+
+
+def _executor_settings(executor: Executor) -> dict[str, Any]:
+    """The RunConfig fields that name ``executor`` (the CLI's --executor, --workers, ...)."""
+    kind = {"InlineExecutor": "inline", "LocalExecutor": "local", "RayExecutor": "ray"}
+    out: dict[str, Any] = {"executor": kind.get(type(executor).__name__, "local")}
+    for name in ("workers", "trial_timeout", "max_retries", "address"):
+        if getattr(executor, name, None) is not None:
+            out[name] = getattr(executor, name)
+    return out
