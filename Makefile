@@ -5,7 +5,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q -c constraints.txt
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test test-bounds lint bench bench-quick clean
+
+# Debian's Fashion-MNIST (README commands and augmentation tests read it); installed once.
+FASHION := /usr/share/datasets/fashion-mnist
+$(FASHION):
+	apt-get install -y -q dataset-fashion-mnist || \
+	  (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)
 
 $(VENV)/.core: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +36,20 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy nasbeyond
 	$(BIN)/lint-imports
 
-test: lint
-	$(BIN)/pytest
+# The suite in parallel (pytest-xdist, one process per core); tests marked `serial` (they
+# measure or kill processes and want the machine to themselves) run alone afterwards.
+test: lint $(FASHION)
+	$(BIN)/pytest -n auto -m "not serial"
+	$(BIN)/pytest -m serial
+
+# The suite against the lowest versions pyproject.toml declares (torch stays the pinned CPU build).
+BOUNDS := numpy==1.24.4 pillow==10.0.1 scikit-learn==1.3.2 pyyaml==6.0.1 mlxtend==0.23.0
+test-bounds: $(FASHION)
+	$(PYTHON) -m venv .venv-bounds
+	.venv-bounds/bin/python -m pip install -q -c constraints.txt torch==2.13.0 $(BOUNDS)
+	.venv-bounds/bin/python -m pip install -q -c constraints.txt -e '.[dev]' $(BOUNDS)
+	.venv-bounds/bin/pytest -n auto -m "not serial"
+	.venv-bounds/bin/pytest -m serial
 
 BENCHES := overhead trainer nb201 pareto_nb201 scale latency_predictor augment_speed augment_accuracy
 
@@ -46,4 +64,4 @@ bench-quick: $(VENV)/.bench
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py --quick || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs *.egg-info
+	rm -rf $(VENV) .venv-bounds runs *.egg-info

@@ -182,6 +182,11 @@ def _search(exp: Any) -> int:
         )
         return 1
     report = exp.final_report()
+    from nasbeyond.report.curve import search_summary
+
+    summary = search_summary(exp.store.trials())
+    if summary:
+        print("search:\n" + summary)
     print(f"best trial {best.id}: {exp.space.describe(best.arch)}")
     print(f"  arch: {json.dumps(best.arch, sort_keys=True)}")
     params = best.metrics.get("params")

@@ -171,6 +171,7 @@ def test_run_dir_of_another_search_is_refused(tmp_path, capsys):
     assert "holds a different search" in capsys.readouterr().err
 
 
+@pytest.mark.serial  # signals and timing: alone
 def test_sigkill_then_resume_finishes_each_trial_once(tmp_path):
     run_dir = tmp_path / "run"
     db = run_dir / "nasbeyond.db"

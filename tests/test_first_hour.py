@@ -79,6 +79,7 @@ def test_unregistered_components_still_run_and_say_why_the_cli_cannot_open_them(
     assert "Mine is not registered" in capsys.readouterr().err
 
 
+@pytest.mark.serial  # signals and timing: alone
 def test_ctrl_c_is_one_line_naming_the_run(tmp_path):
     run_dir = tmp_path / "r"
     proc = subprocess.Popen(

@@ -14,6 +14,10 @@ from nasbeyond.space import MLPSpace
 from nasbeyond.strategy import RandomSearch
 from nasbeyond.testing import ToyEvaluator
 
+pytestmark = (
+    pytest.mark.serial
+)  # trial timeouts count worker start-up: alone, so load cannot fake a hang
+
 FAULTS = [
     ("raise", "RuntimeError: injected failure"),
     ("nan", "non-finite reward"),

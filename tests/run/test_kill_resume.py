@@ -17,11 +17,16 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from nasbeyond.run import InlineExecutor, SQLiteStore, run
 from nasbeyond.space import MLPSpace
 from nasbeyond.strategy import AgingEvolution
 from nasbeyond.testing import ToyEvaluator
 from tests.conftest import finished_trials
+
+# Kills processes at random moments: alone, so other tests' load does not set the pace.
+pytestmark = pytest.mark.serial
 
 TRIALS = 300
 DRIVER = f"""
