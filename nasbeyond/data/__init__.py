@@ -8,10 +8,19 @@ from typing import Any
 
 from nasbeyond.data import builtin, listops
 from nasbeyond.data._base import Dataset, make_dataset, stratified_split
+from nasbeyond.data._summary import summary
 from nasbeyond.exceptions import ConfigError
 from nasbeyond.registry import lookup, parameters
 
-__all__ = ["Dataset", "builtin", "listops", "load_dataset", "make_dataset", "stratified_split"]
+__all__ = [
+    "Dataset",
+    "builtin",
+    "listops",
+    "load_dataset",
+    "make_dataset",
+    "stratified_split",
+    "summary",
+]
 
 
 def load_dataset(name: str, data_dir: str | None = None, **options: Any) -> Dataset:

@@ -15,7 +15,13 @@ TEST_FRACTION = 0.2  # carved once, with a fixed seed, from datasets that ship n
 
 @dataclass(frozen=True)
 class Dataset:
-    """Normalised float inputs and integer labels; the test split is for final reports only."""
+    """Normalised float inputs and integer labels; the test split is for final reports only.
+
+    ``x_*`` are float32 tensors of shape (N, *input_shape) (images (N, C, H, W), flat features
+    (N, F), token ids (N, L)); ``y_*`` are int64 class indices 0..num_classes-1 of shape (N,).
+    ``classes`` names the classes where the source does (a CSV's labels, image folders);
+    ``about`` holds (topic, text) pairs a loader adds to ``summary``'s account of what it read.
+    """
 
     name: str
     x_train: torch.Tensor
@@ -27,6 +33,8 @@ class Dataset:
     categories: tuple[int, ...] = ()  # tabular: cardinalities of the leading categorical columns
     pixel_mean: tuple[float, ...] = ()  # images: per-channel statistics of the standardisation,
     pixel_std: tuple[float, ...] = ()  # to undo it for augmentation (pixels were in 0..1)
+    classes: tuple[str, ...] = ()  # class names by index, where the source names them
+    about: tuple[tuple[str, str], ...] = ()  # (topic, text): how a loader read its source
 
     @property
     def task(self) -> TaskShape:
@@ -56,10 +64,28 @@ def make_dataset(
     x_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     categories: tuple[int, ...] = (),
+    classes: tuple[str, ...] = (),
+    about: tuple[tuple[str, str], ...] = (),
 ) -> Dataset:
-    """Carve a test split if none is given, standardise with the training statistics
-    (per channel for images, per column for flat features; the leading ``len(categories)``
-    columns hold category codes and are left as they are) and convert to tensors."""
+    """Carve a test split if none is given, standardise with the training statistics and
+    convert to tensors.
+
+    Args:
+        name: the dataset's registered name.
+        x_train: inputs, (N, C, H, W) images (standardised per channel) or (N, F) features
+            (standardised per column; the leading ``len(categories)`` columns hold category
+            codes and are left as they are). NaN marks a missing feature value: it becomes the
+            column's training mean (0 after standardisation).
+        y_train: (N,) integer class indices 0..K-1.
+        x_test: held-out inputs; None carves a stratified ``TEST_FRACTION`` from the train set.
+        y_test: held-out labels, given with ``x_test``.
+        categories: cardinalities of the leading categorical columns.
+        classes: class names by index (optional).
+        about: (topic, text) pairs for ``summary``.
+
+    Raises:
+        DataError: fewer than 2 classes, or too few rows to hold out a test split.
+    """
     y_train = np.asarray(y_train, dtype=np.int64)
     if len(np.unique(y_train)) < 2:
         raise DataError(
@@ -81,19 +107,26 @@ def make_dataset(
     x_train = np.asarray(x_train, dtype=np.float32)
     x_test = np.asarray(x_test, dtype=np.float32)
     axes = (0, 2, 3) if x_train.ndim == 4 else (0,)
-    mean = x_train.mean(axis=axes, keepdims=True)
-    std = x_train.std(axis=axes, keepdims=True) + 1e-6
+    gaps = bool(np.isnan(x_train).any() or np.isnan(x_test).any())
+    mean = (np.nanmean if gaps else np.mean)(x_train, axis=axes, keepdims=True)
+    std = (np.nanstd if gaps else np.std)(x_train, axis=axes, keepdims=True) + 1e-6
+    mean, std = np.nan_to_num(mean), np.nan_to_num(std, nan=1.0)  # a column empty in train
     if categories:
         mean[..., : len(categories)], std[..., : len(categories)] = 0.0, 1.0
+    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    if gaps:  # a missing value is the training mean: 0 once standardised
+        x_train, x_test = np.nan_to_num(x_train, nan=0.0), np.nan_to_num(x_test, nan=0.0)
     num_classes = int(max(y_train.max(), np.max(y_test)) + 1)
     return Dataset(
         name=name,
-        x_train=torch.from_numpy((x_train - mean) / std),
+        x_train=torch.from_numpy(x_train),
         y_train=torch.from_numpy(y_train),
-        x_test=torch.from_numpy((x_test - mean) / std),
+        x_test=torch.from_numpy(x_test),
         y_test=torch.from_numpy(np.asarray(y_test, dtype=np.int64)),
         num_classes=num_classes,
         categories=tuple(categories),
         pixel_mean=tuple(mean.ravel().tolist()) if x_train.ndim == 4 else (),
         pixel_std=tuple(std.ravel().tolist()) if x_train.ndim == 4 else (),
+        classes=tuple(classes),
+        about=tuple(about),
     )

@@ -18,6 +18,13 @@ from nasbeyond.registry import register
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
 
 
 def _need_dir(path: str | None, dataset: str, hint: str) -> Path:
@@ -82,8 +89,14 @@ def fashion_mnist(data_dir: str | None = None) -> Dataset:
         for s in ("train", "t10k")
         for k, n in (("images", 3), ("labels", 1))
     ]
+    x, y, x_te, y_te = parts
     return make_dataset(
-        "fashion-mnist", parts[0][:, None] / 255.0, parts[1], parts[2][:, None] / 255.0, parts[3]
+        "fashion-mnist",
+        x[:, None] / 255.0,
+        y,
+        x_te[:, None] / 255.0,
+        y_te,
+        classes=FASHION_MNIST_CLASSES,
     )
 
 
@@ -138,6 +151,7 @@ def cifar10(data_dir: str | None = None) -> Dataset:
                 np.concatenate([y for _, y in tr]),
                 x_te / 255.0,
                 y_te,
+                classes=CIFAR10_CLASSES,
             )
     raise DataError(f"data_dir: {root} has no data_batch_N and test_batch files; {hint}")
 
@@ -183,44 +197,32 @@ def image_folder(data_dir: str | None = None, image_size: int | None = None) -> 
     if (root / "train").is_dir() and (root / "test").is_dir():
         x, y, classes = _read_class_folders(root / "train", image_size)
         x_te, y_te, _ = _read_class_folders(root / "test", image_size or x.shape[-1], classes)
-        return make_dataset("image-folder", x, y, x_te, y_te)
-    x, y, _ = _read_class_folders(root, image_size)
-    return make_dataset("image-folder", x, y)
+        return make_dataset("image-folder", x, y, x_te, y_te, classes=tuple(classes))
+    x, y, classes = _read_class_folders(root, image_size)
+    return make_dataset("image-folder", x, y, classes=tuple(classes))
 
 
 @register("dataset", "csv")
-def csv(data_dir: str | None = None, target: str | None = None) -> Dataset:
-    """A CSV file with a header row: feature columns and a class column (``target``, default the
-    last column). Columns holding any non-numeric text are categorical: coded 0..k-1 and placed
-    first (the mlp space embeds them); numeric columns are standardised. Pass the file as
-    --data-dir."""
-    import csv as _csv
+def csv(
+    data_dir: str | None = None,
+    target: str | int | None = None,
+    header: str | bool = "auto",
+    task: str = "auto",
+) -> Dataset:
+    """A CSV file, passed as --data-dir: feature columns and a class column (``target``,
+    default the last column). Text columns are categorical (coded 0..k-1, placed first: the mlp
+    space embeds them); numeric columns are standardised. ``header`` (auto, yes, no) says whether
+    the first row names the columns; ``task`` (auto, classification) whether the target's
+    reading as classes is inferred or given. The rules, and what is refused, are in
+    ``nasbeyond.data._table``; ``summary`` says what was understood.
+
+    Raises:
+        ConfigError: ``header`` or ``task`` is not an allowed value.
+        DataError: the file is missing or unreadable as a table, or its meaning is unclear (a
+            continuous target, a numeric column with text cells; the message names the fix).
+    """
+    from nasbeyond.data._table import read_csv
 
     path = _need_dir(data_dir, "csv", "pass the CSV file as --data-dir")
-    with path.open(newline="") as f:
-        rows = list(_csv.reader(f))
-    if len(rows) < 3 or len(rows[0]) < 2:
-        raise DataError(f"data_dir: {path} needs a header row, 2+ columns and 2+ data rows")
-    header, body = rows[0], [r for r in rows[1:] if r]
-    for n, r in enumerate(body, start=2):
-        if len(r) != len(header):
-            raise DataError(
-                f"data_dir: {path} line {n} has {len(r)} cells; the header has {len(header)}"
-            )
-    if target is not None and target not in header:
-        raise DataError(f"target: column {target!r} not in {path}; columns: {', '.join(header)}")
-    col = header.index(target) if target is not None else len(header) - 1
-    numeric, categorical = [], []
-    for i in (i for i in range(len(header)) if i != col):
-        try:
-            numeric.append([float(r[i]) for r in body])
-        except ValueError:  # text: a categorical column, coded by its sorted distinct values
-            values = sorted({r[i] for r in body})
-            categorical.append([values.index(r[i]) for r in body])
-    x = np.array(categorical + numeric, dtype=np.float32).T.reshape(len(body), -1)
-    if not np.isfinite(x).all():
-        raise DataError(f"data_dir: {path} has an infinite, NaN or out-of-range feature value")
-    labels = sorted({r[col] for r in body})
-    y = np.array([labels.index(r[col]) for r in body])
-    cards = tuple(int(max(c)) + 1 for c in categorical)
-    return make_dataset("csv", x, y, categories=cards)
+    t = read_csv(path, target, header, task)
+    return make_dataset("csv", t.x, t.y, categories=t.categories, classes=t.classes, about=t.about)
