@@ -306,6 +306,11 @@ def _check(args: argparse.Namespace, arch: dict[str, Any] | None = None) -> int:
     config = _config_from_args(args)
     space, _, evaluator = components(config)
     preflight(space, evaluator, arch)
+    data = getattr(evaluator, "data", None)
+    if callable(data):  # what the data was understood to be: rows, features, task, classes
+        from nasbeyond.data import summary
+
+        print(summary(data()))
     print("ok: settings, data and space check out")
     return 0
 

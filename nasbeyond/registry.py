@@ -193,12 +193,12 @@ def _is_instance(value: Any, wanted: tuple[type, ...]) -> bool:
     return isinstance(value, wanted)
 
 
-def create(kind: str, name: str, **kwargs: Any) -> Any:
-    """Instantiate a registered entry.
+def check_arguments(kind: str, name: str, kwargs: dict[str, Any]) -> None:
+    """Every keyword is a constructor parameter of the entry, and a scalar one (annotated bool,
+    int, float or str, possibly optional) holds a value of that type.
 
     Raises:
-        ConfigError: an unknown name or keyword argument, or a constructor that rejects its
-            arguments with TypeError or ValueError (re-raised as one line naming the entry).
+        ConfigError: naming the entry, the argument and what is allowed.
     """
     obj = lookup(kind, name)
     allowed = parameters(kind, name)
@@ -212,6 +212,17 @@ def create(kind: str, name: str, **kwargs: Any) -> Any:
         if wanted and not _is_instance(value, wanted):
             names_ = " or ".join(_TYPE_WORDS[t] for t in wanted)
             raise ConfigError(f"{kind}_args: {name}: {key}={value!r}; expected {names_}")
+
+
+def create(kind: str, name: str, **kwargs: Any) -> Any:
+    """Instantiate a registered entry.
+
+    Raises:
+        ConfigError: an unknown name or keyword argument, or a constructor that rejects its
+            arguments with TypeError or ValueError (re-raised as one line naming the entry).
+    """
+    obj = lookup(kind, name)
+    check_arguments(kind, name, kwargs)
     try:
         return obj(**kwargs)
     except ConfigError:

@@ -10,7 +10,7 @@ from nasbeyond.data import builtin, listops
 from nasbeyond.data._base import Dataset, make_dataset, stratified_split
 from nasbeyond.data._summary import summary
 from nasbeyond.exceptions import ConfigError
-from nasbeyond.registry import lookup, parameters
+from nasbeyond.registry import check_arguments, lookup, parameters
 
 __all__ = [
     "Dataset",
@@ -32,6 +32,7 @@ def load_dataset(name: str, data_dir: str | None = None, **options: Any) -> Data
             f"dataset_args: unknown argument {unknown[0]!r} for dataset {name!r}; "
             f"allowed: {', '.join(allowed) or 'none'}"
         )
+    check_arguments("dataset", name, options)  # types: one line naming the argument
     if data_dir is not None and not isinstance(data_dir, str):
         raise ConfigError(f"data_dir: expected a path, got {data_dir!r}")
     return _cached(name, data_dir, json.dumps(options, sort_keys=True, default=str))
