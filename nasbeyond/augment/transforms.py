@@ -12,12 +12,17 @@ sub-policy / ops / magnitudes.
   31-bin scale is m * 3) (Cubuk et al. 2020).
 - ``TrivialAugment()``: one op uniformly from the same 14 at a level drawn uniformly from 31
   bins (Müller & Hutter 2021).
+
+Ops are looked up by name in ``nasbeyond.augment.ops.OPS``: a policy may name any registered op,
+and ``RandAugment`` and ``TrivialAugment`` take their op list as ``ops=``. Levels are float64 on
+both paths, so a bin means the same value to a batch as to a PIL image.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -177,13 +182,16 @@ class AutoAugment(TransformModule):
         super().__init__(seed)
         self.policy = load_policy(policy)
         width = max(len(s) for s in self.policy)
-        names = ("Identity", *OP_NAMES)
+        # the 16 in a fixed order (seeded batches repeat), then any registered op the policy names
+        used = dict.fromkeys(e[0] for s in self.policy for e in s if e[0] not in OP_NAMES)
+        names = ("Identity", *OP_NAMES, *(n for n in used if n != "Identity"))
         self.names = names
         rows = [list(s) + [["Identity", 0.0, 0]] * (width - len(s)) for s in self.policy]
         self._ops = torch.tensor([[names.index(e[0]) for e in r] for r in rows])
         self._p = torch.tensor([[float(e[1]) for e in r] for r in rows])
         self._lv = torch.tensor(
-            [[float(e[2] or 0) / (MAGNITUDE_BINS - 1) for e in r] for r in rows]
+            [[float(e[2] or 0) / (MAGNITUDE_BINS - 1) for e in r] for r in rows],
+            dtype=torch.float64,
         )
 
     def _pil(self, img: Image.Image) -> Image.Image:
@@ -211,47 +219,96 @@ class AutoAugment(TransformModule):
         return x
 
 
-class RandAugment(TransformModule):
-    """``n`` random ops at magnitude ``m`` (0..10)."""
+def check_op_names(ops: Sequence[str] | None, where: str) -> tuple[str, ...]:
+    """``ops`` as a tuple of registered op names (``RAND_OPS`` when None).
 
-    def __init__(self, n: int = 2, m: float = 9, seed: int | None = None) -> None:
+    Raises:
+        ConfigError: ``ops`` is empty or names an op that is not registered.
+    """
+    if ops is None:
+        return RAND_OPS
+    names = (ops,) if isinstance(ops, str) else tuple(ops)
+    bad = [n for n in names if not isinstance(n, str) or n not in OPS]
+    if not names or bad:
+        raise ConfigError(
+            f"{where}: ops is {list(names)!r}; allowed: a non-empty list of {', '.join(OPS)}"
+        )
+    return names
+
+
+class RandAugment(TransformModule):
+    """``n`` random ops at magnitude ``m`` (0..10).
+
+    Args:
+        n: ops per image, an integer >= 0.
+        m: magnitude on the 0..10 scale (level m / 10).
+        seed: seeds both random streams; random when None.
+        ops: the names to draw from, uniformly (default ``RAND_OPS``: Identity and the 13 of
+            the paper); any registered op.
+
+    Raises:
+        ConfigError: ``n``, ``m`` or ``ops`` out of range.
+    """
+
+    def __init__(
+        self,
+        n: int = 2,
+        m: float = 9,
+        seed: int | None = None,
+        *,
+        ops: Sequence[str] | None = None,
+    ) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"randaugment: n is {n!r}; allowed: an integer >= 0")
         if isinstance(m, bool) or not isinstance(m, int | float) or not 0 <= m <= 10:
             raise ConfigError(f"randaugment: m is {m!r}; allowed: 0..10")
+        names = check_op_names(ops, "randaugment")
         super().__init__(seed)
-        self.n, self.m = n, m
+        self.n, self.m, self.ops = n, m, names
 
     def _pil(self, img: Image.Image) -> Image.Image:
         for _ in range(self.n):
-            op = self.rng.choice(RAND_OPS)
+            op = self.rng.choice(self.ops)
             if op != "Identity":
                 img = apply_pil(img, op, self.m / 10, self._sign(), self.rng)
         return img
 
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         b = len(x)
-        level = torch.full((b,), self.m / 10)
+        level = torch.full((b,), self.m / 10, dtype=torch.float64)
         for _ in range(self.n):
-            ops = torch.randint(0, len(RAND_OPS), (b,), generator=self.gen)
+            ops = torch.randint(0, len(self.ops), (b,), generator=self.gen)
             x = apply_batch(
-                x, ops, level, self._signs(b), torch.ones(b, dtype=torch.bool), RAND_OPS, self.gen
+                x, ops, level, self._signs(b), torch.ones(b, dtype=torch.bool), self.ops, self.gen
             )
         return x
 
 
 class TrivialAugment(TransformModule):
-    """One random op at a random level (31 bins)."""
+    """One random op at a random level (31 bins).
+
+    Args:
+        seed: seeds both random streams; random when None.
+        ops: the names to draw from, uniformly (default ``RAND_OPS``); any registered op.
+
+    Raises:
+        ConfigError: ``ops`` names an op that is not registered.
+    """
+
+    def __init__(self, seed: int | None = None, *, ops: Sequence[str] | None = None) -> None:
+        names = check_op_names(ops, "trivialaugment")
+        super().__init__(seed)
+        self.ops = names
 
     def _pil(self, img: Image.Image) -> Image.Image:
-        op = self.rng.choice(RAND_OPS)
+        op = self.rng.choice(self.ops)
         level = self.rng.randrange(31) / 30
         return img if op == "Identity" else apply_pil(img, op, level, self._sign(), self.rng)
 
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         b = len(x)
-        ops = torch.randint(0, len(RAND_OPS), (b,), generator=self.gen)
-        levels = torch.randint(0, 31, (b,), generator=self.gen).float() / 30
+        ops = torch.randint(0, len(self.ops), (b,), generator=self.gen)
+        levels = torch.randint(0, 31, (b,), generator=self.gen).double() / 30
         return apply_batch(
-            x, ops, levels, self._signs(b), torch.ones(b, dtype=torch.bool), RAND_OPS, self.gen
+            x, ops, levels, self._signs(b), torch.ones(b, dtype=torch.bool), self.ops, self.gen
         )
