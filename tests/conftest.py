@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from nasbeyond.config import RunConfig
-from nasbeyond.registry import create
-from nasbeyond.space import FunctionSpace, TaskShape
+
+# Re-exported for test modules that import them from here; they live in nasbeyond.testing.
+from nasbeyond.testing import EXAMPLE_SPACE, SMALL_TASKS, make_space  # noqa: F401
 
 # Hypothesis profiles (issue 22). "ci", the default, runs more examples than Hypothesis's 100
 # and derandomizes (each test's seed comes from its name, and no example database), so CI and
@@ -22,28 +22,6 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=25, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-SMALL_TASKS = {
-    "macro-cnn": TaskShape((1, 12, 12), 3),
-    "evolution-cnn": TaskShape((1, 12, 12), 3),
-    "mlp": TaskShape((1, 8, 8), 4),
-    "mnasnet": TaskShape((3, 16, 16), 5),
-    "nb201": TaskShape((3, 8, 8), 3),
-    "nasnet": TaskShape((1, 12, 12), 3),
-    "darts": TaskShape((3, 12, 12), 3),
-    "user": TaskShape((1, 12, 12), 3),
-    "transformer": TaskShape((16,), 3, vocab_size=16),
-    "augment-policy": TaskShape((3, 12, 12), 3),
-    "randaugment": TaskShape((3, 12, 12), 3),
-}
-EXAMPLE_SPACE = str(Path(__file__).resolve().parents[1] / "examples" / "user_space.py") + ":build"
-
-
-def make_space(name: str):
-    """A registered space by name, or "user": the README's user-defined example space."""
-    if name == "user":
-        return FunctionSpace(reference=EXAMPLE_SPACE)
-    return create("space", name)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import torch
 from nasbeyond.cli import main
 from nasbeyond.export import FORMATS, export_model
 from nasbeyond.registry import names
-from tests.conftest import SMALL_TASKS, make_space
+from nasbeyond.testing import SMALL_TASKS, make_space
 
 pytest.importorskip("onnxruntime")
 

@@ -3,10 +3,14 @@
 An objective is a metric name and a direction, written ``metric:max`` or ``metric:min``; the
 aliases ``accuracy`` (val_acc:max), ``latency`` (latency_ms:min), ``params`` and ``macs`` (min)
 cover the usual ones. Internally every objective is turned into a value to maximise.
+
+Points are sequences of floats, all maximised; equal points are duplicates, and neither
+dominates the other, so duplicates of a non-dominated point are all on the front.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,10 +88,15 @@ def nondominated_sort(points: Sequence[Sequence[float]]) -> list[list[int]]:
 
 
 def crowding(points: Sequence[Sequence[float]], front: Sequence[int]) -> dict[int, float]:
-    """Crowding distance of each member of ``front`` (boundary points: infinity)."""
+    """Crowding distance of each member of ``front`` (Deb et al. 2002, section III-B).
+
+    Per objective the members are sorted by value, equal values keeping their order in
+    ``front``; the first and last get infinity, every other member adds the gap between its
+    two neighbours divided by the objective's range (nothing when the range is zero).
+    """
     dist = {i: 0.0 for i in front}
     for k in range(len(points[front[0]]) if front else 0):
-        order = sorted(front, key=lambda i: points[i][k])
+        order = sorted(front, key=lambda i: points[i][k])  # stable: ties keep front order
         lo, hi = points[order[0]][k], points[order[-1]][k]
         dist[order[0]] = dist[order[-1]] = float("inf")
         if hi > lo:
@@ -97,17 +106,22 @@ def crowding(points: Sequence[Sequence[float]], front: Sequence[int]) -> dict[in
 
 
 def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
-    """Indices of the non-dominated points (a sort and a sweep for two objectives)."""
+    """Indices of the non-dominated points, duplicates included (a sort and a sweep for two
+    objectives, in order of descending first objective; otherwise ``nondominated_sort``'s)."""
     if not points:
         return []
     if len(points[0]) != 2:
         return nondominated_sort(points)[0]
-    order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
-    front, best_y = [], float("-inf")
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1], i))
+    front: list[int] = []
+    best: tuple[float, float] | None = None  # the front point with the highest y so far
     for i in order:
-        if points[i][1] > best_y:
+        x, y = points[i][0], points[i][1]
+        # Every earlier point has x' >= x: this one survives only above the best y so far,
+        # or as an exact duplicate of the point that set it.
+        if best is None or y > best[1] or (x, y) == best:
             front.append(i)
-            best_y = points[i][1]
+            best = (x, y)
     return front
 
 
@@ -128,11 +142,21 @@ def front_summary(
     """The Pareto front of ``(trial id, metrics)`` pairs under ``objectives``: the front's trial
     ids (best first objective first) and, for two objectives, its hypervolume with every
     objective scaled to [0, 1] by the range the trials span (reference point: the worst value
-    seen of each), so 1.0 would be one trial best at both."""
+    seen of each), so 1.0 would be one trial best at both. Trials without a finite value of
+    every objective are not scored. The front is ordered on every objective in turn, then by
+    trial id (compared as a tuple, so ties come out the same way on every call)."""
     objs = parse_objectives(objectives)
-    scored = [(tid, m) for tid, m in metrics if all(o.metric in m for o in objs)]
-    points = [[o.value(m) for o in objs] for _, m in scored]
-    front = sorted(pareto_front(points), key=lambda i: -points[i][0])
+    scored: list[tuple[int, dict[str, Any]]] = []
+    points: list[list[float]] = []
+    for tid, m in metrics:
+        try:
+            values = [o.value(m) for o in objs]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if all(math.isfinite(v) for v in values):
+            scored.append((tid, m))
+            points.append(values)
+    front = sorted(pareto_front(points), key=lambda i: (*(-v for v in points[i]), scored[i][0]))
     hv = None
     if len(objs) == 2 and points:
         lo = [min(p[k] for p in points) for k in range(2)]

@@ -19,8 +19,9 @@ class AgingEvolution(Strategy):
     """Aging evolution with population ``population_size`` and tournament ``sample_size``.
 
     The first ``population_size`` asks are random samples; after that every ask mutates the
-    winner of a tournament among ``sample_size`` members of the living population. Failed
-    trials never join the population.
+    winner of a tournament among ``sample_size`` members of the living population (ties: the
+    first drawn). Failed trials never join the population, and their archs are not proposed
+    again (see ``Strategy``).
     """
 
     def __init__(
@@ -45,16 +46,17 @@ class AgingEvolution(Strategy):
     def ask(self) -> Arch | None:
         self._asked += 1
         if self._asked <= self.population_size or not self._population:
-            return self.space.sample(self.rng)
+            return self._fresh(lambda: self.space.sample(self.rng))
         k = min(self.sample_size, len(self._population))
         picks = self.rng.choice(len(self._population), size=k, replace=False)
         parent = max((self._population[int(i)] for i in picks), key=lambda m: m[1])[0]
-        return self.space.mutate(parent, self.rng)
+        return self._fresh(lambda: self.space.mutate(parent, self.rng))
 
     def tell(self, trial: Trial) -> None:
-        if trial.status != "ok" or trial.reward is None:
+        reward = self._learn(trial)
+        if reward is None:
             return
-        self._population.append((trial.arch, trial.reward))
+        self._population.append((trial.arch, reward))
         if len(self._population) > self.population_size:
             self._population.pop(0)
 

@@ -46,7 +46,7 @@ class GridSearch(Strategy):
         return self.space.from_choices(choices[::-1])
 
     def tell(self, trial: Trial) -> None:
-        pass  # a grid does not adapt
+        pass  # a grid does not adapt, and visits each point once: failures are never retried
 
     def state_dict(self) -> dict[str, Any]:
         return {"k": self.k, "a": str(self.a), "b": str(self.b)}

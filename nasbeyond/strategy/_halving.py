@@ -5,6 +5,10 @@ Rungs are budgets in epochs: min_budget * eta^k below max_budget, then max_budge
 worker is free, the best not-yet-promoted trial in the top 1/eta of some rung is promoted to the
 next rung, continuing from its checkpoint (``Proposal.parent``); otherwise the wrapped strategy
 proposes a new arch for the lowest rung of the next bracket.
+
+A rung's trials are ranked by (reward, earlier trial first): failed trials rank below every
+ok one and are never promoted, and equal rewards are broken by trial id, not by the order in
+which results came back.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from nasbeyond.arch import Arch
 from nasbeyond.exceptions import ConfigError
 from nasbeyond.registry import create, register
 from nasbeyond.space import Space
-from nasbeyond.strategy._base import Strategy
+from nasbeyond.strategy._base import Strategy, ok_reward
 from nasbeyond.trial import Proposal, Trial
+
+FAILED = -math.inf  # a failed trial's place in a rung: below every finite reward
 
 
 def rungs(min_budget: float, max_budget: float, eta: float) -> list[float]:
@@ -92,9 +98,10 @@ class ASHA(Strategy):
     def propose(self) -> Proposal | None:
         for b in range(self.brackets):
             for k in range(len(self.rungs) - 2, b - 1, -1):
-                done = sorted(self._results[b][k], key=lambda r: r[1], reverse=True)
+                # Rank on two criteria compared as a tuple: reward, then the earlier trial.
+                done = sorted(self._results[b][k], key=lambda r: (r[1], -r[0]), reverse=True)
                 for tid, reward, arch in done[: int(len(done) / self.eta)]:
-                    if tid not in self._promoted and reward > -math.inf:
+                    if tid not in self._promoted and reward > FAILED:
                         self._promoted.add(tid)
                         self._promising[tid] = b
                         return Proposal(arch, self.rungs[k + 1], parent=tid)
@@ -106,7 +113,9 @@ class ASHA(Strategy):
         return Proposal(arch, self.rungs[b])
 
     def tell(self, trial: Trial) -> None:
-        reward = trial.reward if trial.status == "ok" and trial.reward is not None else -math.inf
+        reward = ok_reward(trial)
+        if reward is None:
+            reward = FAILED
         if trial.parent is not None and trial.parent in self._promising:
             bracket = self._promising.pop(trial.parent)
         else:
@@ -122,7 +131,7 @@ class ASHA(Strategy):
             **super().state_dict(),
             "base": self.base.state_dict(),
             "results": [
-                [[[t, r if r > -math.inf else None, a] for t, r, a in rung] for rung in br]
+                [[[t, r if r > FAILED else None, a] for t, r, a in rung] for rung in br]
                 for br in self._results
             ],
             "promoted": sorted(self._promoted),
@@ -135,7 +144,7 @@ class ASHA(Strategy):
         super().load_state_dict(state)
         self.base.load_state_dict(state["base"])
         self._results = [
-            [[[t, -math.inf if r is None else r, a] for t, r, a in rung] for rung in br]
+            [[[t, FAILED if r is None else r, a] for t, r, a in rung] for rung in br]
             for br in state["results"]
         ]
         self._promoted = set(state["promoted"])

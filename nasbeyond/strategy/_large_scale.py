@@ -6,14 +6,16 @@ mutation away (from the space's mutation set — on ``evolution-cnn`` the paper'
 rate included), or an identical copy that keeps training ("identity"), or an identical copy
 whose weights are reset ("reset weights"). Except after a reset, the child names its parent
 (``Proposal.parent``) and the trainer starts it from the parent's trained weights wherever
-layer names and shapes still match. The child joins the population when it finishes.
+layer names and shapes still match. The child joins the population when it finishes; a
+child that fails never joins it, and its arch is not proposed again (see ``Strategy``): a
+failed trivial model gives way to random ones, a copy of a failed arch to a mutation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from nasbeyond.arch import Arch
+from nasbeyond.arch import Arch, arch_key
 from nasbeyond.exceptions import ConfigError
 from nasbeyond.registry import register
 from nasbeyond.space import Space
@@ -47,7 +49,11 @@ class LargeScaleEvolution(Strategy):
 
     def _initial(self) -> Arch:
         trivial = getattr(self.space, "trivial", None)
-        return trivial() if callable(trivial) else self.space.sample(self.rng)
+        if callable(trivial):
+            arch: Arch = trivial()
+            if arch_key(arch) not in self._failed:
+                return arch
+        return self._fresh(lambda: self.space.sample(self.rng))
 
     def propose(self) -> Proposal | None:
         self._asked += 1
@@ -59,19 +65,28 @@ class LargeScaleEvolution(Strategy):
         tid, arch, _ = self._population[win]
         del self._population[lose]
         roll = int(self.rng.integers(11 + len(EXTRA_MOVES)))  # the paper: 13 equally likely
-        if roll < len(EXTRA_MOVES):
+        if roll < len(EXTRA_MOVES) and arch_key(arch) not in self._failed:
             self.last_move = EXTRA_MOVES[roll]
             return Proposal(arch, parent=tid if roll == 0 else None)
         named = getattr(self.space, "mutate_named", None)
-        if callable(named):
-            child, self.last_move = named(arch, self.rng)
-        else:
-            child, self.last_move = self.space.mutate(arch, self.rng), "mutate"
+        moves: list[str] = []
+
+        def mutate() -> Arch:
+            if callable(named):
+                child, move = named(arch, self.rng)
+            else:
+                child, move = self.space.mutate(arch, self.rng), "mutate"
+            moves.append(move)
+            return child
+
+        child = self._fresh(mutate)
+        self.last_move = moves[-1]
         return Proposal(child, parent=tid)
 
     def tell(self, trial: Trial) -> None:
-        if trial.status == "ok" and trial.reward is not None:
-            self._population.append([trial.id, trial.arch, trial.reward])
+        reward = self._learn(trial)
+        if reward is not None:
+            self._population.append([trial.id, trial.arch, reward])
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "population": self._population, "asked": self._asked}

@@ -14,6 +14,8 @@ from nasbeyond.trial import Trial
 @register("strategy", "random")
 class RandomSearch(Strategy):
     """Samples archs independently; returns None once ``max_tries`` samples in a row repeat.
+    An arch is never proposed twice, nor one that was told (failed or not); nothing else is
+    learned from results.
 
     Example:
         >>> from nasbeyond.space import MLPSpace

@@ -4,6 +4,8 @@ An LSTM steps through the space's decisions: at each step a softmax over that de
 choices (logits divided by a temperature, then squashed by ``tanh_constant * tanh``), and the
 embedding of the sampled choice is the next input. Rewards update it by policy gradient with an
 exponential-moving-average baseline and an entropy bonus, every ``batch_size`` results (Adam).
+Failed trials teach the controller nothing (Zoph & Le train on the rewards of models that
+trained), and an arch that failed is sampled again rather than proposed (see ``Strategy``).
 """
 
 from __future__ import annotations
@@ -118,18 +120,30 @@ class Reinforce(Strategy):
         self._pending: dict[str, list[int]] = {}  # asked, not yet told
         self._batch: list[tuple[list[int], float]] = []  # told, not yet learned from
 
-    def ask(self) -> Arch | None:
+    def _sample(self) -> tuple[Arch, list[int]]:
         with torch.no_grad():
             choices, _, _ = self.controller(None, self.rng, self.temperature, self.tanh_constant)
-        arch = self.space.from_choices(choices)
-        self._pending[arch_key(arch)] = choices
+        return self.space.from_choices(choices), choices
+
+    def ask(self) -> Arch | None:
+        drawn: dict[str, list[int]] = {}
+
+        def draw() -> Arch:
+            arch, choices = self._sample()
+            drawn[arch_key(arch)] = choices
+            return arch
+
+        arch = self._fresh(draw)
+        key = arch_key(arch)
+        self._pending[key] = drawn[key]
         return arch
 
     def tell(self, trial: Trial) -> None:
         choices = self._pending.pop(arch_key(trial.arch), None)
-        if choices is None or trial.status != "ok" or trial.reward is None:
+        reward = self._learn(trial)
+        if choices is None or reward is None:
             return  # failed trials teach nothing; foreign archs have no sampled choices
-        self._batch.append((choices, trial.reward))
+        self._batch.append((choices, reward))
         if len(self._batch) >= self.batch_size:
             self._update()
 

@@ -1,8 +1,10 @@
 """Tree-structured Parzen Estimator (Bergstra et al., NeurIPS 2011) over categorical decisions.
 
-Finished trials are split into the best ``gamma`` share and the rest; per decision, smoothed
+Successful trials are split into the best ``gamma`` share and the rest; per decision, smoothed
 choice frequencies give l(x) (good) and g(x) (bad). Candidates are drawn from l and the one
 maximising l(x)/g(x) is proposed. Decisions are modelled independently, as Optuna's default TPE.
+Failed trials enter neither density (Optuna's TPESampler leaves them out of both); they count
+only towards ``n_startup``, the number of finished trials before the model is used.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ class TPE(Strategy):
     """TPE with ``n_startup`` random proposals first.
 
     Args:
-        n_startup: random proposals before the model is used.
+        n_startup: finished trials (failed ones included) before the model is used; until
+            then proposals are uniform.
         n_candidates: samples from l(x) scored per proposal.
-        gamma: share of finished trials counted as good.
+        gamma: share of successful trials counted as good (at least one).
         prior_weight: pseudo-count added to every choice (smoothing).
-        dedup: never propose an arch already proposed.
+        dedup: never propose an arch already proposed (False: repeats, failed archs
+            included, are allowed).
     """
 
     def __init__(
@@ -66,11 +70,23 @@ class TPE(Strategy):
             out.append(counts / counts.sum())
         return out
 
-    def _model_choices(self) -> list[int]:
-        ranked = sorted(self._obs, key=lambda o: -math.inf if o[1] is None else o[1], reverse=True)
+    def groups(self) -> tuple[list[list[int]], list[list[int]]]:
+        """The choices of the good trials (the best ``gamma`` share of the successful ones, at
+        least one) and of the other successful ones; failed trials are in neither. Ties in
+        reward keep the order in which the trials were told."""
+        ok = [(c, r) for c, r in self._obs if r is not None]
+        ranked = sorted(ok, key=lambda o: o[1], reverse=True)  # stable: ties keep tell order
         n_good = max(1, math.ceil(self.gamma * len(ranked)))
-        good = self._densities([c for c, _ in ranked[:n_good]])
-        bad = self._densities([c for c, _ in ranked[n_good:]])
+        return [c for c, _ in ranked[:n_good]], [c for c, _ in ranked[n_good:]]
+
+    def densities(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """l(x) and g(x): per decision, the smoothed choice frequencies of the good and the
+        other successful trials, as the next model-based proposal uses them."""
+        good, bad = self.groups()
+        return self._densities(good), self._densities(bad)
+
+    def _model_choices(self) -> list[int]:
+        good, bad = self.densities()
         best, best_score = None, -math.inf
         for _ in range(self.n_candidates):
             cand = [int(self.rng.choice(len(p), p=p)) for p in good]
@@ -95,8 +111,9 @@ class TPE(Strategy):
 
     def tell(self, trial: Trial) -> None:
         choices = self._pending.pop(arch_key(trial.arch), None)
+        reward = self._learn(trial)  # None for a failure
         if choices is not None:
-            self._obs.append((choices, trial.reward if trial.status == "ok" else None))
+            self._obs.append((choices, reward))
 
     def state_dict(self) -> dict[str, Any]:
         return {

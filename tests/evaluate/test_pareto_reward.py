@@ -37,6 +37,17 @@ def test_fronts_crowding_and_hypervolume():
     assert sorted(pareto_front(many)) == sorted(nondominated_sort(many)[0])
 
 
+def test_duplicates_of_a_front_point_are_all_on_the_front():
+    # Neither of two equal points dominates the other; the two-objective sweep used to keep
+    # only the first of them, unlike the n-objective sort.
+    pts = [(1, 1), (2, 0), (1, 1), (0.5, 0.5), (2, 0)]
+    assert sorted(pareto_front(pts)) == [0, 1, 2, 4] == sorted(nondominated_sort(pts)[0])
+    metrics = [(i, {"val_acc": a, "latency_ms": -b}) for i, (a, b) in enumerate(pts, start=1)]
+    metrics.append((9, {"val_acc": float("nan"), "latency_ms": 0.0}))  # not scored
+    s = front_summary(metrics, "accuracy,latency")
+    assert s["trials"] == [2, 5, 1, 3] and s["scored"] == 5
+
+
 def test_objective_parsing():
     objs = parse_objectives("accuracy,latency")
     assert [(o.metric, o.maximize) for o in objs] == [("val_acc", True), ("latency_ms", False)]

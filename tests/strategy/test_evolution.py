@@ -70,3 +70,21 @@ def test_random_search_never_repeats_and_reports_exhaustion():
     while (a := s.ask()) is not None:
         keys.append(arch_key(a))
     assert len(keys) == len(set(keys)) == 108
+
+
+def test_a_failed_arch_is_not_proposed_again():
+    space = MLPSpace(max_layers=1)  # 108 archs: random draws meet a failed one often
+    s = AgingEvolution(space, seed=0, population_size=200, sample_size=1)
+    failed = set()
+    for i in range(60):
+        arch = s.ask()
+        assert arch_key(arch) not in failed
+        failed.add(arch_key(arch))
+        s.tell(Trial(i, arch, "failed", None, error="x"))
+
+
+def test_nan_rewards_never_join_the_population():
+    s = AgingEvolution(MLPSpace(), seed=0, population_size=3, sample_size=1)
+    for i, r in enumerate([0.5, float("nan"), float("inf")]):
+        s.tell(Trial(i, s.ask(), "ok", r))
+    assert [r for _, r in s.state_dict()["population"]] == [0.5]

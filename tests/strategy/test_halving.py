@@ -68,3 +68,25 @@ def test_state_round_trips_with_promotions_in_flight():
 def test_bad_settings(kw):
     with pytest.raises(ConfigError):
         ASHA(MLPSpace(), **kw)
+
+
+def test_failures_rank_last_and_ties_go_to_the_earlier_trial():
+    s = ASHA(MLPSpace(), seed=0, min_budget=1, max_budget=9, eta=3)
+    props = {i: s.propose() for i in range(1, 7)}
+    # told out of order; a NaN reward is a failure, like a failed or a pruned trial
+    outcomes = {4: ("ok", 0.5), 1: ("failed", None), 6: ("ok", float("nan"))}
+    outcomes |= {2: ("ok", 0.5), 3: ("pruned", 0.9), 5: ("ok", 0.2)}
+    for tid, (status, reward) in outcomes.items():
+        s.tell(Trial(tid, props[tid].arch, status, reward, budget=1))
+    # top third of six: two promotions, the tie at 0.5 broken by trial id, not tell order
+    assert [s.propose().parent for _ in range(2)] == [2, 4]
+    assert s.propose().parent is None  # the rest of the rung, failures included, stay
+
+
+def test_a_rung_of_failures_promotes_nothing():
+    s = ASHA(MLPSpace(), seed=0, min_budget=1, max_budget=9, eta=3)
+    for tid in range(1, 7):
+        p = s.propose()
+        assert p.parent is None
+        s.tell(Trial(tid, p.arch, "failed", None, error="x", budget=p.budget))
+    assert s.propose().parent is None

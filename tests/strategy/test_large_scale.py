@@ -84,3 +84,22 @@ def test_search_with_weight_inheritance(tmp_path):
     assert trials[0].reward > 0.8  # the trivial model: a linear classifier on the pixels
     children = [t for t in trials if t.parent is not None]
     assert children and all(t.metrics["inherited_tensors"] > 0 for t in children)
+
+
+def test_a_failed_trivial_model_is_not_proposed_again():
+    space = EvolutionCNNSpace()
+    s = LargeScaleEvolution(space, seed=0, population_size=4)
+    first = s.propose()
+    assert first.arch == space.trivial()
+    s.tell(Trial(1, first.arch, "failed", None, error="RuntimeError: out of memory"))
+    rest = [s.propose().arch for _ in range(3)]
+    assert all(a != space.trivial() for a in rest)  # random members of the space instead
+    for a in rest:
+        space.validate(a)
+
+
+def test_failures_never_join_the_population():
+    s = LargeScaleEvolution(EvolutionCNNSpace(), seed=0, population_size=2)
+    for tid, status, reward in ((1, "ok", 0.2), (2, "failed", None), (3, "ok", float("nan"))):
+        s.tell(Trial(tid, s.propose().arch, status, reward))
+    assert [m[0] for m in s.state_dict()["population"]] == [1]

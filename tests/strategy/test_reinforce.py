@@ -35,3 +35,11 @@ def test_batch_of_m_samples_per_update():
     assert len(s.state_dict()["batch"]) == 2 and s.baseline is None
     s.tell(Trial(3, archs[2], "ok", 0.9))
     assert s.state_dict()["batch"] == [] and s.baseline is not None
+
+
+def test_nan_rewards_teach_nothing():
+    s = Reinforce(NB201Space(), seed=0, batch_size=1)
+    weights = [p.clone() for p in s.controller.parameters()]
+    s.tell(Trial(1, s.ask(), "ok", float("nan")))
+    assert all((a == b).all() for a, b in zip(weights, s.controller.parameters(), strict=True))
+    assert s.state_dict()["batch"] == []

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nasbeyond.arch import Arch, canonical_json
+from nasbeyond.exceptions import SpaceError
 from nasbeyond.trial import Budget, Context, Result
 
 FAULTS = ("raise", "nan", "hang", "die", "memory")
@@ -26,7 +27,11 @@ def pseudo_reward(arch: Arch) -> float:
 class ToyEvaluator:
     """Returns ``pseudo_reward(arch)`` at once. With ``fault`` set, every ``every``-th trial id
     misbehaves: ``raise`` an exception, return a ``nan`` reward, ``hang`` for ``hang_s``,
-    ``die`` (the worker process exits abruptly) or ask for far too much ``memory``."""
+    ``die`` (the worker process exits abruptly) or ask for far too much ``memory``.
+
+    It knows no space, so the only bad input it can tell is something that is not an arch (a
+    dict of JSON values): that raises SpaceError, as a space's ``validate`` would.
+    """
 
     fault: str | None = None
     every: int = 2
@@ -35,6 +40,8 @@ class ToyEvaluator:
     die_once_dir: str | None = None  # with "die": only the first attempt of each trial dies
 
     def __call__(self, arch: Arch, budget: Budget, ctx: Context) -> Result:
+        if not isinstance(arch, dict):
+            raise SpaceError(f"toy: an arch is a dict of JSON values, not {type(arch).__name__}")
         if self.sleep_s:
             time.sleep(self.sleep_s)
         if self.fault and ctx.trial_id % self.every == 0:
@@ -54,5 +61,8 @@ class ToyEvaluator:
                     os._exit(3)
             if self.fault == "memory":  # ~9 TiB: refused at once, never touches real memory
                 np.ones(10**13, dtype=np.uint8)
-        reward = pseudo_reward(arch)
+        try:
+            reward = pseudo_reward(arch)
+        except (TypeError, ValueError) as e:  # a value JSON cannot hold
+            raise SpaceError(f"toy: an arch is a dict of JSON values ({e})") from None
         return Result("ok", reward, {"val_acc": reward})
