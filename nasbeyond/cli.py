@@ -181,6 +181,13 @@ def _search(exp: Any) -> int:
             file=sys.stderr,
         )
         return 1
+    if "constraint" in best.metrics:
+        print(
+            f"no trial met the hard constraints (the best, trial {best.id}, broke "
+            f"{best.metrics['constraint']}); raise --max-params / --max-macs or search longer",
+            file=sys.stderr,
+        )
+        return 1
     report = exp.final_report()
     from nasbeyond.report.curve import search_summary
 

@@ -159,7 +159,7 @@ class Experiment:
         """Test accuracy of the best trial (after retraining it for ``final_epochs`` on the whole
         training split, if set). The only place the test split is read."""
         best = next(iter(self.store.best(1)), None)
-        if best is None:
+        if best is None or "constraint" in best.metrics:  # nothing met the hard constraints
             return None
         cached = self.store.get("final")
         if cached and cached["trial_id"] == best.id:

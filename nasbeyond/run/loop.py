@@ -130,15 +130,19 @@ def run(
                 trial = store.finish_trial(tid, result, strategy.state_dict)
                 finished += 1
                 spent += trial.cost_s
-                if trial.status == "ok" and (
-                    best is None or (trial.reward or 0) > (best.reward or 0)
-                ):
+                if trial.status == "ok" and (best is None or _better(trial, best)):
                     best = trial
                 if progress:
                     progress(trial, finished, trials or 0, best)  # 0: no trial limit
     finally:
         executor.shutdown()
     return best
+
+
+def _better(a: Trial, b: Trial) -> bool:
+    """``Store.best``'s order: higher reward, then the earlier trial (so the best ``run`` returns
+    is the best ``show`` lists, whatever order parallel results came back in)."""
+    return (a.reward or 0.0, -a.id) > (b.reward or 0.0, -b.id)
 
 
 def _record_settings(
