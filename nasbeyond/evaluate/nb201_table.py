@@ -1,4 +1,4 @@
-"""NAS-Bench-201 benchmark mode: look results up instead of training, and charge the simulated
+"""NAS-Bench-201 benchmark mode: look results up instead of training, and charge the training
 time the benchmark measured, as the paper's non-weight-sharing protocol does.
 
 Fidelities: 12 epochs (the search signal, ``cifar10_valid_acc_12ep``; cost 12 x train s/epoch +
@@ -26,7 +26,8 @@ FIDELITIES = (12, 200)
 class NB201TableEvaluator:
     """Reward: the searched dataset's 12-epoch validation accuracy (0..1), or the 200-epoch one
     (cifar10 only) when the trial's budget is 200 epochs. Metrics carry every dataset's 200-epoch
-    test accuracy (%) for reporting; ``cost_s`` is the benchmark's simulated time.
+    test accuracy (%) for reporting; ``cost_s`` is the training time the benchmark measured
+    (charged, not spent).
 
     Args:
         dataset: the dataset whose validation accuracy is the search signal.
