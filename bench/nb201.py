@@ -47,6 +47,8 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "rea-best": ("evolution", {"population_size": 10, "sample_size": 5}),
     "reinforce": ("reinforce", {}),
     "tpe": ("tpe", {}),
+    "local-search": ("local-search", {}),
+    "bananas": ("bananas", {"retrain_every": 5}),  # retrained every 5 results: wall time
     "hyperband": ("hyperband", FIDELITIES),
     "optuna-tpe": ("optuna", {"sampler": "tpe"}),
     "optuna-random": ("optuna", {"sampler": "random"}),

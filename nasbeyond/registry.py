@@ -51,6 +51,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "asha": "nasbeyond.strategy._halving",
         "hyperband": "nasbeyond.strategy._halving",
         "nsga2": "nasbeyond.strategy._nsga2",
+        "local-search": "nasbeyond.strategy._local_search",
+        "bananas": "nasbeyond.strategy._bananas",
     },
     "dataset": {
         "digits": "nasbeyond.data.builtin",

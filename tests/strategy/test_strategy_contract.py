@@ -14,12 +14,15 @@ from nasbeyond.strategy import RandomSearch
 from nasbeyond.testing import StrategyContract, make_space
 
 SPACES = [make_space(n) for n in [*names("space"), "user"]]
+# Strategies that train a model on every result run small here: the contract checks behaviour,
+# not the model's quality (bench/ measures that).
+CHEAP = {"bananas": {"epochs": 20, "n_models": 3, "retrain_every": 4, "n_candidates": 20}}
 
 
 class TestEveryStrategy(StrategyContract):
     def cases(self):
         return [
-            (f"{st}-{sp.name}", partial(create, "strategy", st), sp)
+            (f"{st}-{sp.name}", partial(create, "strategy", st, **CHEAP.get(st, {})), sp)
             for st in names("strategy")
             for sp in SPACES
         ]
