@@ -6,7 +6,7 @@ Search signal: the 12-epoch CIFAR-10 validation accuracy; budget: 12,000 simulat
 Our strategies run through ``nasbeyond.run.run`` (the one loop) with a ``MemoryStore``
 (benchmark mode); Optuna's TPE and random samplers go through the same lookup as a peer.
 
-    python bench/nb201.py [--runs 500] [--quick]   # --quick: 100 runs
+    python bench/nb201.py [--runs 500] [--quick]   # --quick: 100 runs, saved as nb201_quick
 """
 
 from __future__ import annotations
@@ -188,9 +188,10 @@ def main() -> None:
     )
     print(f"optimum: 94.37 / 73.51 / 47.31; 'best' = {METHODS['best']}")
     RESULTS.mkdir(exist_ok=True)
-    regret_plot(curves, RESULTS / "nb201_regret.png")
+    name = "nb201_quick" if args.quick else "nb201"  # a quick run keeps the full run's record
+    regret_plot(curves, RESULTS / f"{name}_regret.png")
     out = save(
-        "nb201",
+        name,
         {
             **results,
             "_runs": runs,
@@ -199,7 +200,7 @@ def main() -> None:
             },
         },
     )
-    print(f"saved {out} and {RESULTS / 'nb201_regret.png'}")
+    print(f"saved {out} and {RESULTS / f'{name}_regret.png'}")
 
 
 if __name__ == "__main__":
