@@ -7,6 +7,7 @@ status 2; no tracebacks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -37,9 +38,11 @@ def _kv(text: str) -> tuple[str, Any]:
         return k.strip(), v
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
+def _add_run_flags(p: argparse.ArgumentParser, overrides: dict[str, Any] | None = None) -> None:
+    """One flag per RunConfig field, its help from FIELD_HELP; ``overrides``: a subcommand's own
+    defaults (augment search runs another space, strategy and evaluator)."""
     sup = argparse.SUPPRESS
-    defaults = RunConfig()
+    defaults = dataclasses.replace(RunConfig(), **(overrides or {}))
     for f in fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
@@ -79,22 +82,30 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run_flags(sp)
     r = sub.add_parser("resume", help="continue a stopped or killed search")
     r.add_argument("run_dir")
-    r.add_argument("--trials", type=int, help="raise the number of trials")
-    r.add_argument("--workers", type=int)
+    r.add_argument("--trials", type=int, help="raise the number of trials (default: as saved)")
+    r.add_argument("--workers", type=int, help="trials evaluated at once (default: as saved)")
     sh = sub.add_parser("show", help="the best trials of a run")
     sh.add_argument("run_dir")
-    sh.add_argument("--top", type=int, default=10)
+    sh.add_argument("--top", type=int, default=10, help="best trials listed, >= 1 (default: 10)")
     sh.add_argument("--failed", action="store_true", help="list failed trials too")
     e = sub.add_parser("export", help="export the best model with its trained weights")
     e.add_argument("run_dir")
-    e.add_argument("--format", default="torchscript")
-    e.add_argument("--output")
+    e.add_argument(
+        "--format", default="torchscript", help="torchscript or onnx (default: torchscript)"
+    )
+    e.add_argument("--output", help="the file to write (default: RUN_DIR/best.FORMAT-suffix)")
     d = sub.add_parser("draw", help="draw an arch (a run's best, a trial, or --arch) as SVG")
     d.add_argument("run_dir", nargs="?")
     d.add_argument("--trial", type=int, help="a trial of the run (default: the best)")
     d.add_argument("--space", help="with --arch: the space it belongs to")
     d.add_argument(
-        "--space-arg", dest="space_args", type=_kv, action="append", default=[], metavar="KEY=VALUE"
+        "--space-arg",
+        dest="space_args",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an argument of the space (repeatable)",
     )
     d.add_argument("--arch", help="arch JSON, or a file holding it")
     d.add_argument("--output", help="the SVG file to write")
@@ -107,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         ap = asub.add_parser(name, help=text)
         ap.add_argument("--config", help="a YAML file of settings (flags override it)")
         ap.add_argument("--check", action="store_true", help="validate, load data, and exit")
-        _add_run_flags(ap)
+        _add_run_flags(ap, AUGMENT_DEFAULTS[name])
     ae = asub.add_parser("export", help="write the best policy of an augment run as JSON")
     ae.add_argument("run_dir")
     ae.add_argument("--output", help="default RUN_DIR/policy.json")
@@ -117,7 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     prof = lsub.add_parser("profile", help="build this machine's latency predictor for a space")
     prof.add_argument("--space", default="mnasnet")
     prof.add_argument(
-        "--space-arg", dest="space_args", type=_kv, action="append", default=[], metavar="KEY=VALUE"
+        "--space-arg",
+        dest="space_args",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an argument of the space (repeatable)",
     )
     prof.add_argument("--input-shape", default="3,32,32", help="C,H,W of one input")
     prof.add_argument("--archs", type=int, default=60, help="random archs measured end to end")
@@ -168,7 +185,8 @@ def _search(exp: Any) -> int:
         file=sys.stderr,
     )
     try:
-        best = exp.run(progress=ProgressBar(done))
+        label = "best val" if c.reward == "accuracy" else f"best {c.reward} reward"
+        best = exp.run(progress=ProgressBar(done, label=label))
     except KeyboardInterrupt:
         print(
             f"\nnasbeyond: interrupted; continue with `nasbeyond resume {c.run_dir}`",
@@ -197,10 +215,15 @@ def _search(exp: Any) -> int:
     print(f"best trial {best.id}: {exp.space.describe(best.arch)}")
     print(f"  arch: {json.dumps(best.arch, sort_keys=True)}")
     params = best.metrics.get("params")
-    print(
-        (f"  parameters: {params:,}  " if params is not None else "  ")
-        + f"validation accuracy: {best.reward:.4f}"
-    )
+    val = best.metrics.get("val_acc", best.reward if c.reward == "accuracy" else None)
+    shown = [f"parameters: {params:,}"] if params is not None else []
+    if c.reward != "accuracy":
+        shown.append(f"{c.reward} reward: {best.reward:.4f}")
+        if "latency_ms" in best.metrics:
+            shown.append(f"latency: {best.metrics['latency_ms']:.3f} ms")
+    if val is not None:
+        shown.append(f"validation accuracy: {val:.4f}")
+    print("  " + "  ".join(shown))
     if report and report.test_acc is not None:
         extra = f" (retrained {c.final_epochs:g} epochs)" if c.final_epochs else ""
         print(f"  test accuracy{extra}: {report.test_acc:.4f}")
@@ -315,9 +338,16 @@ def _check(args: argparse.Namespace, arch: dict[str, Any] | None = None) -> int:
     preflight(space, evaluator, arch)
     data = getattr(evaluator, "data", None)
     if callable(data):  # what the data was understood to be: rows, features, task, classes
+        import numpy as np
+
         from nasbeyond.data import summary
+        from nasbeyond.evaluate import count_params
 
         print(summary(data()))
+        one = arch if arch is not None else space.sample(np.random.default_rng(config.seed))
+        model = getattr(evaluator, "build_model", space.build)(one, data().task)
+        what = "arch" if arch is not None else "a sampled arch"
+        print(f"model ({what}): {space.describe(one)}: {count_params(model):,} parameters")
     print("ok: settings, data and space check out")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import inspect
 import json
 import re
@@ -47,13 +48,19 @@ class RunConfig:
     dataset: str | None = _f(
         None, "dataset name (nasbeyond list); unset: the evaluator's own (mnist5k for train)"
     )
-    data_dir: str | None = _f(None, "folder (or file, for csv) the dataset is read from")
+    data_dir: str | None = _f(
+        None,
+        "folder (or file, for csv) the dataset is read from; unset: the dataset's own place "
+        "(fashion-mnist: /usr/share/datasets/fashion-mnist)",
+    )
     dataset_args: dict[str, Any] = _f(None, "arguments of the dataset loader", dict)
     trials: int | None = _f(
         None, "trials to finish (ok or failed), >= 1; unset: 20, or no limit with --budget-seconds"
     )
     budget_seconds: float | None = _f(
-        None, "stop once the finished trials' summed cost reaches this many seconds (> 0)"
+        None,
+        "stop once the finished trials' summed cost reaches this many seconds (> 0); "
+        "unset: no time budget",
     )
     workers: int = _f(1, "trials evaluated at once (worker processes or Ray tasks), >= 1")
     executor: str = _f("local", "local (worker processes), inline (in the driver) or ray")
@@ -69,7 +76,9 @@ class RunConfig:
         None,
         "training epochs per trial (> 0, fractional allowed); unset: the evaluator's default (2)",
     )
-    steps: int | None = _f(None, "training steps per trial instead of epochs (>= 1)")
+    steps: int | None = _f(
+        None, "training steps per trial instead of epochs (>= 1); unset: use epochs"
+    )
     batch_size: int = _f(32, "training batch size (>= 1)")
     optimizer: str = _f("sgd", "sgd (Nesterov momentum 0.9) or adam (AdamW); cosine decay to zero")
     lr: float | None = _f(None, "peak learning rate (> 0); unset: 0.05 for sgd, 0.001 for adam")
@@ -81,7 +90,8 @@ class RunConfig:
         None, "where the run lives; unset: a fresh runs/SPACE-STRATEGY-YYYYmmdd-HHMMSS"
     )
     trial_timeout: float | None = _f(
-        None, "seconds before a trial's worker is killed and the trial failed (> 0)"
+        None,
+        "seconds before a trial's worker is killed and the trial failed (> 0); unset: no timeout",
     )
     final_epochs: float = _f(
         0.0,
@@ -89,22 +99,26 @@ class RunConfig:
     )
     reward: str = _f("accuracy", "accuracy, mnasnet (soft latency term) or mnasnet-hard")
     target_latency: str | None = _f(
-        None, "the MnasNet target latency T, e.g. 5ms (needed by --reward mnasnet*)"
+        None, "the MnasNet target latency T, e.g. 5ms (needed by --reward mnasnet*); unset: none"
     )
     objectives: str | None = _f(
         None,
-        "multi-objective search, e.g. accuracy,latency (nsga2 uses them; show lists the front)",
+        "multi-objective search, e.g. accuracy,latency (nsga2 uses them; show lists the front); "
+        "unset: one objective, the reward",
     )
     max_params: float | None = _f(
-        None, "hard constraint: models with more parameters get reward 0, untrained (> 0)"
+        None,
+        "hard constraint: models with more parameters get reward 0, untrained (> 0); unset: none",
     )
     max_macs: float | None = _f(
-        None, "hard constraint: models with more multiply-accumulates get reward 0, untrained (> 0)"
+        None,
+        "hard constraint: models with more multiply-accumulates get reward 0, untrained (> 0); "
+        "unset: none",
     )
     augment: str | None = _f(
         None,
         "training augmentation: none, crop-flip, autoaugment:POLICY, randaugment:N,M, "
-        "trivialaugment",
+        "trivialaugment; unset: none",
     )
 
     @classmethod
@@ -223,8 +237,14 @@ class RunConfig:
         _check_device(self.device)
         if self.run_dir is None:
             self.run_dir = fresh_run_dir(self.space, self.strategy)
+        if self.epochs is not None and self.steps is not None:
+            raise ConfigError("steps: give epochs or steps per trial, not both")
         if self.executor not in EXECUTORS:
             raise ConfigError(f"executor: {self.executor!r}; allowed: {', '.join(EXECUTORS)}")
+        if self.executor == "ray" and importlib.util.find_spec("ray") is None:
+            raise ConfigError(
+                "executor: 'ray' needs ray; install it with `pip install nasbeyond[ray]`"
+            )
         if self.trials is None and self.budget_seconds is None:
             self.trials = 20
         ranges = [

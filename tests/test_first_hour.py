@@ -175,3 +175,44 @@ def test_show_lists_the_trials_an_interrupted_run_left_running(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "3 finished trials (1 failed)" in out and "1 were running when it stopped" in out
     assert f"rerun first by `nasbeyond resume {tmp_path}`" in out
+
+
+def test_a_search_that_fails_its_check_leaves_no_run_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["search", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "none")]
+    assert main(argv) == 2
+    assert "data_dir:" in capsys.readouterr().err
+    assert not any((tmp_path / "runs").glob("*"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--epochs", "1", "--steps", "3"], "steps: give epochs or steps per trial, not both"),
+        (
+            ["--evaluator-arg", "latency_predictor=/no/such.json"],
+            "latency_predictor: /no/such.json",
+        ),
+    ],
+)
+def test_settings_that_would_fail_every_trial_fail_at_once(argv, message, capsys):
+    assert main(["search", *FAST, *argv, "--check"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_shaped_reward_is_not_called_validation_accuracy(tmp_path, capsys):
+    run_dir = tmp_path / "m"
+    argv = ["--trials", "2", "--reward", "mnasnet", "--target-latency", "5ms"]
+    assert main(["search", *FAST, *argv, "--run-dir", str(run_dir)]) == 0
+    out, err = capsys.readouterr()
+    best = SQLiteStore(run_dir).best(1)[0]
+    assert f"mnasnet reward: {best.reward:.4f}" in out
+    assert f"validation accuracy: {best.metrics['val_acc']:.4f}" in out
+    assert "best mnasnet reward" in err
+
+
+def test_augment_help_shows_the_augment_defaults():
+    augment = build_parser()._subparsers._group_actions[0].choices["augment"]  # type: ignore[union-attr]
+    search = augment._subparsers._group_actions[0].choices["search"]
+    text = " ".join(search.format_help().split())
+    assert "(default: augment-policy)" in text and "(default: reinforce)" in text

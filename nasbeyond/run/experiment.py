@@ -5,6 +5,7 @@ SQLiteStore, and adds resume and the final report."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from nasbeyond.exceptions import ConfigError, StoreError
 from nasbeyond.registry import create, parameters
 from nasbeyond.run.executor import Executor, InlineExecutor, LocalExecutor
 from nasbeyond.run.loop import Progress, run
-from nasbeyond.run.store import SQLiteStore
+from nasbeyond.run.store import DB_NAME, SQLiteStore
 from nasbeyond.space import Space, make_space
 from nasbeyond.strategy import Strategy
 from nasbeyond.trial import Budget, Evaluator, Result, TaskShape, Trial
@@ -89,14 +90,16 @@ class Experiment:
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config.validated()
-        self.store = SQLiteStore(str(self.config.run_dir))  # validated() always sets it
+        run_dir = Path(str(self.config.run_dir))  # validated() always sets it
+        self.space, self.strategy, self.evaluator = components(self.config)  # before any file
+        self._fresh = not (run_dir / DB_NAME).exists()
+        self.store = SQLiteStore(run_dir)
         saved = self.store.get("config")
         if saved is not None and _search_identity(saved) != _search_identity(config.to_dict()):
             raise ConfigError(
                 f"run_dir: {config.run_dir} holds a different search; use `nasbeyond resume "
                 f"{config.run_dir}` or another --run-dir"
             )
-        self.space, self.strategy, self.evaluator = components(self.config)
 
     @classmethod
     def resume(cls, run_dir: str | Path, **changes: Any) -> Experiment:
@@ -107,8 +110,15 @@ class Experiment:
 
     def check(self) -> None:
         """Fail fast, in the driver, on data or space problems a worker would hit later, and
-        record the task shape so the run can be read without its evaluator."""
-        preflight(self.space, self.evaluator)
+        record the task shape so the run can be read without its evaluator. A new run that
+        fails here leaves no directory behind."""
+        try:
+            preflight(self.space, self.evaluator)
+        except Exception:
+            if self._fresh and not self.store.trials():
+                self.store.close()
+                shutil.rmtree(self.store.path.parent, ignore_errors=True)
+            raise
         task = getattr(self.evaluator, "task", None)
         if callable(task):
             self.store.put("task", dataclasses.asdict(task()))

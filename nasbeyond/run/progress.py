@@ -20,7 +20,14 @@ def _clock(seconds: float) -> str:
 class ProgressBar:
     """Callable as the ``progress`` hook of ``run``."""
 
-    def __init__(self, done: int = 0, stream: TextIO | None = None, width: int = 24) -> None:
+    def __init__(
+        self,
+        done: int = 0,
+        stream: TextIO | None = None,
+        width: int = 24,
+        label: str = "best val",
+    ) -> None:
+        self.label = label  # "best reward" when the reward is not the validation accuracy
         self.stream = stream or sys.stderr
         self.width = width
         self.start = time.monotonic()
@@ -34,7 +41,7 @@ class ProgressBar:
         status = (
             "ok" if trial.status == "ok" else f"FAILED ({(trial.error or '').splitlines()[0][:60]})"
         )
-        tail = f"best val {best_s} | elapsed {_clock(elapsed)}"
+        tail = f"{self.label} {best_s} | elapsed {_clock(elapsed)}"
         if total > 0:
             new = done - self.first_done
             eta = elapsed / new * (total - done) if new else 0.0

@@ -18,12 +18,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from nasbeyond._paths import is_file
 from nasbeyond.arch import Arch
 from nasbeyond.data import load_dataset, stratified_split
 from nasbeyond.data._base import Dataset
 from nasbeyond.evaluate import count_macs, count_params, measure_latency
 from nasbeyond.evaluate.measure import LATENCY_BACKENDS
 from nasbeyond.exceptions import ConfigError, StoreError, TrialError
+from nasbeyond.extras import require
 from nasbeyond.registry import names, register
 from nasbeyond.space import Space
 from nasbeyond.trial import Budget, Context, Result, TaskShape
@@ -86,6 +88,13 @@ class Trainer:
         if self.dataset not in names("dataset"):
             raise ConfigError(
                 f"dataset: unknown dataset {self.dataset!r}; allowed: {', '.join(names('dataset'))}"
+            )
+        if self.latency_backend == "onnxruntime":  # fail here, not in every trial
+            require("onnxruntime", "onnx", "latency_backend", "'onnxruntime'")
+        if self.latency_predictor is not None and not is_file(self.latency_predictor):
+            raise ConfigError(
+                f"latency_predictor: {self.latency_predictor} is not a file; make one with "
+                "`nasbeyond latency profile --space SPACE --output FILE`"
             )
         if self.latency_backend not in LATENCY_BACKENDS:
             raise ConfigError(
