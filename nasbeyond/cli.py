@@ -66,6 +66,19 @@ def _add_run_flags(p: argparse.ArgumentParser, overrides: dict[str, Any] | None 
         p.add_argument(flag, type=typ, default=sup, help=FIELD_HELP[f.name] + shown)
 
 
+def _add_space_args(p: argparse.ArgumentParser) -> None:
+    """``--space-arg KEY=VALUE`` for commands that name a space outside a run's settings."""
+    p.add_argument(
+        "--space-arg",
+        dest="space_args",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an argument of the space (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nasbeyond", description="Neural architecture search and beyond.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -98,15 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("run_dir", nargs="?")
     d.add_argument("--trial", type=int, help="a trial of the run (default: the best)")
     d.add_argument("--space", help="with --arch: the space it belongs to")
-    d.add_argument(
-        "--space-arg",
-        dest="space_args",
-        type=_kv,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an argument of the space (repeatable)",
-    )
+    _add_space_args(d)
     d.add_argument("--arch", help="arch JSON, or a file holding it")
     d.add_argument("--output", help="the SVG file to write")
     a = sub.add_parser("augment", help="augmentation: policy search, RandAugment grid, export")
@@ -126,16 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     lat = sub.add_parser("latency", help="latency tools")
     lsub = lat.add_subparsers(dest="latency_command", required=True, parser_class=_Parser)
     prof = lsub.add_parser("profile", help="build this machine's latency predictor for a space")
-    prof.add_argument("--space", default="mnasnet")
-    prof.add_argument(
-        "--space-arg",
-        dest="space_args",
-        type=_kv,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an argument of the space (repeatable)",
-    )
+    prof.add_argument("--space", default="mnasnet", help="the space (default: mnasnet)")
+    _add_space_args(prof)
     prof.add_argument("--input-shape", default="3,32,32", help="C,H,W of one input")
     prof.add_argument("--archs", type=int, default=60, help="random archs measured end to end")
     prof.add_argument("--output", help="default: ~/.cache/nasbeyond/latency/SPACE-HOST-SHAPE.json")
