@@ -118,6 +118,8 @@ SUPERNETS: dict[str, SupernetBuilder] = {}
 SUPERNET_MODULES: dict[str, str] = {
     "nb201": "nasbeyond.oneshot.cells",
     "darts": "nasbeyond.oneshot.cells",
+    "macro-cnn": "nasbeyond.oneshot.chain",  # chain supernets: ENAS's macro space, SPOS's blocks
+    "mnasnet": "nasbeyond.oneshot.chain",
 }
 
 
