@@ -57,6 +57,9 @@ def _add_run_flags(p: argparse.ArgumentParser, overrides: dict[str, Any] | None 
                 help=f"{FIELD_HELP[f.name]} (repeatable; the value is YAML: 3, 0.5, [3,6], text)",
             )
             continue
+        if str(f.type) == "bool":  # a switch: --channels-last
+            p.add_argument(flag, action="store_true", default=sup, help=FIELD_HELP[f.name])
+            continue
         typ: Any = str
         if "int" in str(f.type):
             typ = int

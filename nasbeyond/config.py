@@ -120,6 +120,16 @@ class RunConfig:
         "training augmentation: none, crop-flip, autoaugment:POLICY, randaugment:N,M, "
         "trivialaugment; unset: none",
     )
+    precision: str = _f(
+        "fp32",
+        "fp32, or bf16: forward pass and loss under torch.autocast in bfloat16 (CUDA GPUs from "
+        "Ampere on, and CPUs; weights stay float32)",
+    )
+    channels_last: bool = _f(
+        False,
+        "image models and batches in the channels-last (NHWC) memory format, which the fastest "
+        "GPU convolutions use",
+    )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
@@ -187,6 +197,8 @@ class RunConfig:
             kind = str(f.type)
             if kind.startswith("dict") and not isinstance(v, dict):
                 raise ConfigError(f"{f.name}: expected a mapping, got {v!r}")
+            if kind == "bool" and not isinstance(v, bool):
+                raise ConfigError(f"{f.name}: expected true or false, got {v!r}")
             if kind.startswith("str") and not (
                 isinstance(v, str) or (v is None and "None" in kind)
             ):
@@ -235,6 +247,9 @@ class RunConfig:
 
             parse_transform(self.augment)
         _check_device(self.device)
+        from nasbeyond.train.trainer import check_precision
+
+        check_precision(self.precision, self.device)
         if self.run_dir is None:
             self.run_dir = fresh_run_dir(self.space, self.strategy)
         if self.epochs is not None and self.steps is not None:

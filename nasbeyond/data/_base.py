@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from nasbeyond.exceptions import DataError
 from nasbeyond.trial import TaskShape
+
+if TYPE_CHECKING:
+    from nasbeyond.data.stream import ImageStream
 
 TEST_FRACTION = 0.2  # carved once, with a fixed seed, from datasets that ship no test split
 
@@ -18,15 +22,17 @@ class Dataset:
     """Normalised float inputs and integer labels; the test split is for final reports only.
 
     ``x_*`` are float32 tensors of shape (N, *input_shape) (images (N, C, H, W), flat features
-    (N, F), token ids (N, L)); ``y_*`` are int64 class indices 0..num_classes-1 of shape (N,).
+    (N, F), token ids (N, L)), or, for image sets streamed from disk, ``ImageStream``s of the
+    same shape that yield such tensors a batch at a time; ``y_*`` are int64 class indices
+    0..num_classes-1 of shape (N,).
     ``classes`` names the classes where the source does (a CSV's labels, image folders);
     ``about`` holds (topic, text) pairs a loader adds to ``summary``'s account of what it read.
     """
 
     name: str
-    x_train: torch.Tensor
+    x_train: torch.Tensor | ImageStream
     y_train: torch.Tensor
-    x_test: torch.Tensor
+    x_test: torch.Tensor | ImageStream
     y_test: torch.Tensor
     num_classes: int
     vocab_size: int = 0  # token datasets: inputs are token ids 0..vocab_size-1 (0 = padding)

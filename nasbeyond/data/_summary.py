@@ -5,6 +5,7 @@ balance, missing values, and whatever its loader says about how it read the sour
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from nasbeyond.data._base import Dataset
 
@@ -82,7 +83,11 @@ def summary(dataset: Dataset) -> str:
     """
     d = dataset
     n_train, n_test = len(d.y_train), len(d.y_test)
-    bad = int((~np.isfinite(d.x_train.numpy())).sum() + (~np.isfinite(d.x_test.numpy())).sum())
+    bad = sum(  # streamed images are uint8 until the batch: always finite
+        int((~np.isfinite(x.numpy())).sum())
+        for x in (d.x_train, d.x_test)
+        if isinstance(x, torch.Tensor)
+    )
     lines: dict[str, str] = {
         "dataset": d.name,
         "rows": f"{n_train + n_test}: {n_train} train (validation is drawn from these), "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from nasbeyond.data._base import Dataset, make_dataset
 from nasbeyond.exceptions import DataError
@@ -118,13 +119,15 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
-def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_batch(path: Path, mmap: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 3, 32, 32)`` uint8 and labels ``(N,)`` of one batch file; ``mmap``: a binary
+    batch's images stay on disk (a memory-mapped view), read only when indexed."""
     if path.suffix == ".bin":
-        raw = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+        raw = np.memmap(path, dtype=np.uint8, mode="r") if mmap else np.fromfile(path, np.uint8)
         if raw.size % 3073:
             raise DataError(f"data_dir: {path} is not a CIFAR-10 binary batch")
         rec = raw.reshape(-1, 3073)
-        return rec[:, 1:].reshape(-1, 3, 32, 32), rec[:, 0].astype(np.int64)
+        return rec[:, 1:].reshape(-1, 3, 32, 32), np.array(rec[:, 0], dtype=np.int64)
     try:
         d = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
         data, labels = d[b"data"], d[b"labels"]
@@ -134,26 +137,88 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register("dataset", "cifar10")
-def cifar10(data_dir: str | None = None) -> Dataset:
+def cifar10(
+    data_dir: str | None = None, in_memory: bool | None = None, decode_workers: int = 0
+) -> Dataset:
     """CIFAR-10 from the folder of its python batches (data_batch_1..5, test_batch) or of its
-    binary batches (data_batch_1.bin.., test_batch.bin)."""
+    binary batches (data_batch_1.bin.., test_batch.bin).
+
+    ``in_memory``: true loads float32 tensors (737 MB); false keeps the uint8 images (binary
+    batches: memory-mapped, on disk) and standardises each batch on the training device
+    (``nasbeyond.data.stream``); unset: in memory below ``IN_MEMORY_LIMIT`` (so, in memory).
+    ``decode_workers``: DataLoader processes when streaming (0: the trainer's own)."""
+    from nasbeyond.data.stream import ArrayReader, stream_or_memory
+
     hint = "point --data-dir at the extracted cifar-10-batches-py or cifar-10-batches-bin folder"
     root = _need_dir(data_dir, "cifar10", hint)
     for suffix in ("", ".bin"):
         train = sorted(root.glob(f"data_batch_[0-9]{suffix}"))
         test = root / f"test_batch{suffix}"
         if train and test.exists():
-            tr = [_cifar_batch(p) for p in train]
-            x_te, y_te = _cifar_batch(test)
-            return make_dataset(
-                "cifar10",
-                np.concatenate([x for x, _ in tr]) / 255.0,
-                np.concatenate([y for _, y in tr]),
-                x_te / 255.0,
-                y_te,
-                classes=CIFAR10_CLASSES,
+            tr = [_cifar_batch(p, mmap=True) for p in [*train, test]]
+            n = sum(len(x) for x, _ in tr)
+            if stream_or_memory(in_memory, n, (3, 32, 32)):
+                *tr, (x_te, y_te) = tr
+                return make_dataset(
+                    "cifar10",
+                    np.concatenate([x for x, _ in tr]) / 255.0,
+                    np.concatenate([y for _, y in tr]),
+                    x_te / 255.0,
+                    y_te,
+                    classes=CIFAR10_CLASSES,
+                )
+            reader = ArrayReader([x for x, _ in tr])
+            y = np.concatenate([y for _, y in tr]).astype(np.int64)
+            n_test = len(tr[-1][1])
+            train_idx, test_idx = np.arange(n - n_test), np.arange(n - n_test, n)
+            return _stream_dataset(
+                "cifar10", reader, y, train_idx, test_idx, CIFAR10_CLASSES, decode_workers
             )
     raise DataError(f"data_dir: {root} has no data_batch_N and test_batch files; {hint}")
+
+
+def _stream_dataset(
+    name: str,
+    reader: Any,
+    y: np.ndarray,
+    train_idx: np.ndarray | None,
+    test_idx: np.ndarray | None,
+    classes: tuple[str, ...],
+    workers: int,
+) -> Dataset:
+    """A Dataset whose inputs are ``ImageStream``s over ``reader``: standardised with the
+    statistics of (a sample of) the training images; a stratified ``TEST_FRACTION`` held out
+    as ``make_dataset`` does when no test indices are given."""
+    from nasbeyond.data._base import TEST_FRACTION, stratified_split
+    from nasbeyond.data.stream import IN_MEMORY_LIMIT, STATS_SAMPLE, ImageStream, pixel_stats
+
+    if len(np.unique(y)) < 2:
+        raise DataError(f"data_dir: dataset {name!r} needs at least 2 classes")
+    if train_idx is None or test_idx is None:
+        train_idx, test_idx = stratified_split(y, TEST_FRACTION)  # as make_dataset carves
+    mean, std = pixel_stats(reader, train_idx)
+    streams = [ImageStream(reader, i, mean, std, workers=workers) for i in (train_idx, test_idx)]
+    sampled = "all" if len(train_idx) <= STATS_SAMPLE else f"{STATS_SAMPLE} sampled"
+    return Dataset(
+        name=name,
+        x_train=streams[0],
+        y_train=torch.from_numpy(y[train_idx]),
+        x_test=streams[1],
+        y_test=torch.from_numpy(y[test_idx]),
+        num_classes=int(y.max() + 1),
+        pixel_mean=mean,
+        pixel_std=std,
+        classes=tuple(classes),
+        about=(
+            (
+                "streaming",
+                f"images stay uint8 on disk or in one array and are read a batch at a time "
+                f"(in_memory=false, or over {IN_MEMORY_LIMIT >> 20} MiB as float32); "
+                f"standardised with the "
+                f"pixel statistics of {sampled} training images",
+            ),
+        ),
+    )
 
 
 def _read_class_folders(
@@ -189,17 +254,60 @@ def _read_class_folders(
 
 
 @register("dataset", "image-folder")
-def image_folder(data_dir: str | None = None, image_size: int | None = None) -> Dataset:
+def image_folder(
+    data_dir: str | None = None,
+    image_size: int | None = None,
+    in_memory: bool | None = None,
+    decode_workers: int | None = None,
+) -> Dataset:
     """Class-per-folder PNG/JPEG images: DIR/<class>/*.png, or DIR/train/<class>/ and
-    DIR/test/<class>/. Images are resized to ``image_size`` (default: the first image's width)."""
+    DIR/test/<class>/. Images are resized to ``image_size`` (default: the first image's width).
+
+    ``in_memory``: true decodes every image into one float32 tensor; false streams them from
+    disk (DataLoader workers decode uint8 batches, standardised on the training device; see
+    ``nasbeyond.data.stream``); unset: in memory when the float32 inputs fit in
+    ``IN_MEMORY_LIMIT`` (1 GiB), else streamed. ``decode_workers``: DataLoader processes when
+    streaming (default: up to 4, one per CPU core)."""
+    from nasbeyond.data.stream import (
+        DEFAULT_WORKERS,
+        FileReader,
+        file_mode_and_size,
+        image_files,
+        stream_or_memory,
+    )
+
     hint = "point --data-dir at a folder with one sub-folder of images per class"
     root = _need_dir(data_dir, "image-folder", hint)
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        x, y, classes = _read_class_folders(root / "train", image_size)
-        x_te, y_te, _ = _read_class_folders(root / "test", image_size or x.shape[-1], classes)
-        return make_dataset("image-folder", x, y, x_te, y_te, classes=tuple(classes))
-    x, y, classes = _read_class_folders(root, image_size)
-    return make_dataset("image-folder", x, y, classes=tuple(classes))
+    split = (root / "train").is_dir() and (root / "test").is_dir()
+    train_root = root / "train" if split else root
+    classes = sorted(p.name for p in train_root.iterdir() if p.is_dir())
+    paths, y = image_files(train_root, classes)
+    if split:
+        test_paths, y_te = image_files(root / "test", classes)
+    else:
+        test_paths, y_te = [], np.zeros(0, np.int64)
+    if len(classes) < 2 or not paths:
+        raise DataError(
+            f"data_dir: {train_root} needs one sub-folder of images per class "
+            f"(at least 2 classes; found {len(classes)} with {len(paths)} images)"
+        )
+    mode, size = file_mode_and_size(paths, image_size)
+    n = len(paths) + len(test_paths)
+    if stream_or_memory(in_memory, n, (1 if mode == "L" else 3, size, size)):
+        if split:
+            x, y, classes = _read_class_folders(root / "train", image_size)
+            x_te, y_te, _ = _read_class_folders(root / "test", image_size or x.shape[-1], classes)
+            return make_dataset("image-folder", x, y, x_te, y_te, classes=tuple(classes))
+        x, y, classes = _read_class_folders(root, image_size)
+        return make_dataset("image-folder", x, y, classes=tuple(classes))
+    reader = FileReader([*paths, *test_paths], mode, size)
+    all_y = np.concatenate([y, y_te])
+    train_idx = np.arange(len(paths)) if split else None
+    test_idx = np.arange(len(paths), n) if split else None
+    workers = DEFAULT_WORKERS if decode_workers is None else decode_workers
+    return _stream_dataset(
+        "image-folder", reader, all_y, train_idx, test_idx, tuple(classes), workers
+    )
 
 
 @register("dataset", "csv")

@@ -10,7 +10,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from nasbeyond._paths import is_file
 from nasbeyond.arch import Arch
 from nasbeyond.data import load_dataset, stratified_split
 from nasbeyond.data._base import Dataset
+from nasbeyond.data.stream import ImageStream
 from nasbeyond.evaluate import count_macs, count_params, measure_latency
 from nasbeyond.evaluate.measure import LATENCY_BACKENDS
 from nasbeyond.exceptions import ConfigError, StoreError, TrialError
@@ -38,13 +39,19 @@ OPTIMIZERS = ("adam", "sgd")
 # with these two values: changing one changes them all.
 DEFAULT_SGD_LR = 0.05
 DEFAULT_ADAM_LR = 1e-3
+PRECISIONS = ("fp32", "bf16")
+# The training loss stays on the device; it is read (one host synchronisation) every this many
+# steps and at the end of each epoch, where a NaN or infinite loss fails the trial.
+FINITE_CHECK_EVERY = 50
+
+Inputs = torch.Tensor | ImageStream  # a float32 tensor, or images streamed from disk
 
 
 @dataclass(frozen=True)
 class Splits:
-    x_train: torch.Tensor
+    x_train: Inputs
     y_train: torch.Tensor
-    x_val: torch.Tensor
+    x_val: Inputs
     y_val: torch.Tensor
 
 
@@ -60,6 +67,12 @@ class Trainer:
         steps: a step budget instead of epochs.
         optimizer: ``adam`` or ``sgd`` (with Nesterov momentum); cosine decay to zero.
         val_fraction: share of the training split held out for the reward.
+        device: ``auto`` (the first CUDA GPU, else the CPU), ``cpu``, ``cuda``, ``cuda:N``,
+            ``mps``: where the data is put; models follow their data.
+        precision: ``fp32``, or ``bf16``: forward pass and loss under ``torch.autocast`` with
+            bfloat16 (CUDA, or CPU; weights and optimizer state stay float32).
+        channels_last: image models and batches in the channels-last memory format (NHWC),
+            which cuDNN's and oneDNN's fastest convolutions use; ignored for non-image inputs.
     """
 
     space: Space
@@ -81,10 +94,15 @@ class Trainer:
     latency_backend: str = "torch"  # or onnxruntime (pip install nasbeyond[onnx])
     latency_predictor: str | None = None  # a `nasbeyond latency profile` file: predict instead
     augment: str | None = None  # training augmentation, e.g. randaugment:2,9 (see augment/)
+    precision: str = "fp32"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", str(self.device)):
             raise ConfigError(f"device is {self.device!r}; allowed: auto, cpu, cuda, cuda:N, mps")
+        check_precision(self.precision, self.device)
+        if not isinstance(self.channels_last, bool):
+            raise ConfigError(f"channels_last is {self.channels_last!r}; allowed: true or false")
         if self.dataset not in names("dataset"):
             raise ConfigError(
                 f"dataset: unknown dataset {self.dataset!r}; allowed: {', '.join(names('dataset'))}"
@@ -149,7 +167,7 @@ class Trainer:
         t, v = torch.from_numpy(train), torch.from_numpy(val)
         dev = self.torch_device()
         return Splits(
-            *(a.to(dev) for a in (d.x_train[t], d.y_train[t], d.x_train[v], d.y_train[v]))
+            d.x_train[t].to(dev), d.y_train[t].to(dev), d.x_train[v].to(dev), d.y_train[v].to(dev)
         )
 
     # -- training -----------------------------------------------------------------------
@@ -170,7 +188,7 @@ class Trainer:
     def fit(
         self,
         model: nn.Module,
-        x: torch.Tensor,
+        x: Inputs,
         y: torch.Tensor,
         budget: Budget,
         seed: int,
@@ -179,11 +197,15 @@ class Trainer:
     ) -> tuple[float, int]:
         """Train ``model`` in place on ``x``'s device, moving it there first.
 
+        The loss is summed on the device and read every ``FINITE_CHECK_EVERY`` steps and at the
+        end of each epoch: no host synchronisation in between (the bare-loop speed on a GPU).
+
         Args:
             model: any module mapping a batch of ``x`` to ``(B, classes)`` logits; it may be on
                 any device (a freshly built model is on the CPU).
-            x: inputs, ``(N, ...)`` float32; ``y``: class indices, ``(N,)`` int64, moved to
-                ``x``'s device if elsewhere.
+            x: inputs, ``(N, ...)`` float32, or an ``ImageStream`` (images read from disk a
+                batch at a time, standardised on its device); ``y``: class indices, ``(N,)``
+                int64, moved to ``x``'s device if elsewhere.
             budget: ``steps`` or ``epochs`` (may be fractional); unset ones fall back to the
                 trainer's ``steps``, then ``epochs``.
             seed: fixes the batch order.
@@ -196,12 +218,17 @@ class Trainer:
             optimizer steps taken.
 
         Raises:
-            TrialError: the loss became NaN or infinite (the message names the step).
+            TrialError: the loss became NaN or infinite (the message names the steps between
+                two checks where it happened).
         """
+        dev = x.device
         # A model built on the CPU would otherwise meet data the trainer put on the GPU; moving
         # it before the optimizer is made keeps the optimizer's state beside the weights.
-        model.to(x.device)
-        y = y.to(x.device)
+        model.to(dev)
+        images = self.channels_last and len(x.shape) == 4
+        if images:
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        y = y.to(dev)
         n = len(x)
         steps_per_epoch = max(1, math.ceil(n / self.batch_size))
         steps = budget.steps or self.steps
@@ -213,37 +240,53 @@ class Trainer:
         gen = torch.Generator().manual_seed(seed)
         loss_fn = nn.CrossEntropyLoss()
         model.train()
-        losses: list[float] = []
-        order = torch.randperm(n, generator=gen)
-        for step in range(total):
-            pos = step % steps_per_epoch
-            if pos == 0 and step:
-                order = torch.randperm(n, generator=gen)
-                losses = []
-            idx = order[pos * self.batch_size : (pos + 1) * self.batch_size].to(x.device)
-            xb = x[idx] if augment is None else augment(x[idx])
-            loss = loss_fn(model(xb), y[idx])
-            if not torch.isfinite(loss):
-                raise TrialError(f"training loss became {loss.item()} at step {step}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        return sum(losses) / len(losses), total
+        window = torch.zeros((), device=dev)  # losses since the last finiteness check
+        epoch = torch.zeros((), device=dev)  # losses of this epoch
+        first, taken = 0, 0  # first step of the window; steps taken this epoch
+        step = 0
+        while step < total:
+            order = torch.randperm(n, generator=gen).to(dev)
+            epoch.zero_()
+            taken = 0
+            for xb in _batches(x, order, self.batch_size, total - step):
+                yb = y[order[taken * self.batch_size : (taken + 1) * self.batch_size]]
+                if augment is not None:
+                    xb = augment(xb)
+                if images:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                with self._autocast(dev):
+                    loss = loss_fn(model(xb), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss = loss.detach().float()
+                window += loss
+                epoch += loss
+                step, taken = step + 1, taken + 1
+                if step - first >= FINITE_CHECK_EVERY or taken == steps_per_epoch:
+                    _check_finite(window, first, step)
+                    window.zero_()
+                    first = step
+            _check_finite(window, first, step)  # a budget that ends mid-epoch
+        return float(epoch) / max(1, taken), total
+
+    def _autocast(self, dev: torch.device) -> torch.autocast:
+        """bfloat16 autocast on ``dev`` when ``precision`` is ``bf16``, else a no-op."""
+        return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     @staticmethod
     @torch.no_grad()
-    def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
-        """Share of ``x`` (``(N, ...)``) whose argmax logit is ``y`` (``(N,)``), in 0..1; the
-        model is moved to ``x``'s device and left in eval mode."""
+    def accuracy(model: nn.Module, x: Inputs, y: torch.Tensor, batch: int = 500) -> float:
+        """Share of ``x`` (``(N, ...)``, a tensor or an ``ImageStream``) whose argmax logit is
+        ``y`` (``(N,)``), in 0..1; the model is moved to ``x``'s device and left in eval mode."""
         model.to(x.device).eval()
         y = y.to(x.device)
-        correct = sum(
-            int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
-            for i in range(0, len(x), batch)
-        )
-        return correct / max(1, len(x))
+        order = torch.arange(len(x), device=x.device)
+        correct = torch.zeros((), dtype=torch.int64, device=x.device)
+        for i, xb in enumerate(_batches(x, order, batch)):
+            correct += (model(xb).argmax(1) == y[i * batch : (i + 1) * batch]).sum()
+        return int(correct) / max(1, len(x))
 
     # -- one trial, step by step --------------------------------------------------------
     def __call__(self, arch: Arch, budget: Budget, ctx: Context) -> Result:
@@ -382,6 +425,48 @@ class Trainer:
         d = self.data()
         dev = self.torch_device()
         return self.accuracy(self.load_model(arch, weights), d.x_test.to(dev), d.y_test.to(dev))
+
+
+def _batches(
+    x: Inputs, order: torch.Tensor, batch_size: int, limit: int | None = None
+) -> Iterator[torch.Tensor]:
+    """Batches of ``x`` in ``order`` (on ``x``'s device), at most ``limit`` of them: slices of
+    an in-memory tensor, or standardised batches read by an ``ImageStream``."""
+    stop = len(order) if limit is None else min(len(order), limit * batch_size)
+    if isinstance(x, ImageStream):
+        yield from x.batches(order[:stop], batch_size)
+        return
+    for i in range(0, stop, batch_size):
+        yield x[order[i : i + batch_size]]
+
+
+def _check_finite(window: torch.Tensor, first: int, step: int) -> None:
+    """Raise if the summed losses of steps ``first`` .. ``step - 1`` are NaN or infinite (one
+    host synchronisation: the only one of those steps)."""
+    if step > first and not math.isfinite(value := float(window)):
+        raise TrialError(
+            f"training loss became {value} between steps {first} and {step - 1} "
+            f"(checked every {FINITE_CHECK_EVERY} steps and at the end of each epoch)"
+        )
+
+
+def check_precision(precision: str, device: str) -> None:
+    """``precision`` is fp32 or bf16, and bf16 runs on ``device``.
+
+    Raises:
+        ConfigError: another value; bf16 on mps, or on a CUDA GPU without bfloat16 (before
+            Ampere)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision: {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    if precision != "bf16":
+        return
+    if device == "mps":
+        raise ConfigError("precision: bf16 autocast is not supported on mps; use fp32")
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if cuda and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f"precision: bf16 but {torch.cuda.get_device_name()} has no bfloat16 support; use fp32"
+        )
 
 
 def constraint_violation(
