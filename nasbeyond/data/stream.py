@@ -62,7 +62,7 @@ class FileReader(ImageReader):
                 im = f.convert(self.mode)
             if im.size != self.size:
                 im = im.resize(self.size)
-            a = np.asarray(im, dtype=np.uint8)
+            a = np.array(im, dtype=np.uint8)  # a writable copy
         except OSError as e:
             raise DataError(f"data_dir: cannot read image {path} ({e})") from None
         a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
@@ -112,6 +112,7 @@ class ImageStream:
         self.reader, self.index = reader, np.asarray(index, dtype=np.int64)
         self.mean, self.std = tuple(mean), tuple(std)
         self.device, self.workers = torch.device(device), workers
+        self._stats: tuple[torch.Tensor, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -163,8 +164,11 @@ class ImageStream:
         """A uint8 ``(B, C, H, W)`` batch as float32 on this stream's device, standardised per
         channel: ``(pixel / 255 - mean) / std``."""
         x = batch.to(self.device, non_blocking=True).float().div_(255)
-        mean = torch.tensor(self.mean, device=self.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=self.device).view(1, -1, 1, 1)
+        if self._stats is None:  # copied to the device once, not per batch
+            self._stats = tuple(
+                torch.tensor(v, device=self.device).view(1, -1, 1, 1) for v in (self.mean, self.std)
+            )
+        mean, std = self._stats
         return x.sub_(mean).div_(std)
 
     def batches(self, order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:

@@ -24,7 +24,7 @@ from nasbeyond.data import load_dataset, stratified_split
 from nasbeyond.data._base import Dataset
 from nasbeyond.data.stream import ImageStream
 from nasbeyond.evaluate import count_macs, count_params, measure_latency
-from nasbeyond.evaluate.measure import LATENCY_BACKENDS
+from nasbeyond.evaluate.measure import LATENCY_BACKENDS, require_cuda
 from nasbeyond.exceptions import ConfigError, StoreError, TrialError
 from nasbeyond.extras import require
 from nasbeyond.registry import names, register
@@ -109,6 +109,8 @@ class Trainer:
             )
         if self.latency_backend == "onnxruntime":  # fail here, not in every trial
             require("onnxruntime", "onnx", "latency_backend", "'onnxruntime'")
+        if self.latency_backend == "cuda":
+            require_cuda("latency_backend")
         if self.latency_predictor is not None and not is_file(self.latency_predictor):
             raise ConfigError(
                 f"latency_predictor: {self.latency_predictor} is not a file; make one with "
@@ -240,9 +242,10 @@ class Trainer:
         gen = torch.Generator().manual_seed(seed)
         loss_fn = nn.CrossEntropyLoss()
         model.train()
-        window = torch.zeros((), device=dev)  # losses since the last finiteness check
-        epoch = torch.zeros((), device=dev)  # losses of this epoch
-        first, taken = 0, 0  # first step of the window; steps taken this epoch
+        # The losses of this epoch, summed on the device. Once a loss is NaN or infinite, so is
+        # the sum: finite at one check and not at the next names the steps in between.
+        epoch = torch.zeros((), device=dev)
+        first, taken = 0, 0  # the first step since the last check; steps taken this epoch
         step = 0
         while step < total:
             order = torch.randperm(n, generator=gen).to(dev)
@@ -260,15 +263,12 @@ class Trainer:
                 loss.backward()
                 opt.step()
                 sched.step()
-                loss = loss.detach().float()
-                window += loss
-                epoch += loss
+                epoch += loss.detach()
                 step, taken = step + 1, taken + 1
                 if step - first >= FINITE_CHECK_EVERY or taken == steps_per_epoch:
-                    _check_finite(window, first, step)
-                    window.zero_()
+                    _check_finite(epoch, first, step)
                     first = step
-            _check_finite(window, first, step)  # a budget that ends mid-epoch
+            _check_finite(epoch, first, step)  # a budget that ends mid-epoch
         return float(epoch) / max(1, taken), total
 
     def _autocast(self, dev: torch.device) -> torch.autocast:
@@ -440,10 +440,11 @@ def _batches(
         yield x[order[i : i + batch_size]]
 
 
-def _check_finite(window: torch.Tensor, first: int, step: int) -> None:
-    """Raise if the summed losses of steps ``first`` .. ``step - 1`` are NaN or infinite (one
-    host synchronisation: the only one of those steps)."""
-    if step > first and not math.isfinite(value := float(window)):
+def _check_finite(total: torch.Tensor, first: int, step: int) -> None:
+    """Raise if ``total``, the epoch's summed losses, finite when checked before step
+    ``first``, is NaN or infinite after step ``step - 1`` (one host synchronisation: the only
+    one of those steps)."""
+    if step > first and not math.isfinite(value := float(total)):
         raise TrialError(
             f"training loss became {value} between steps {first} and {step - 1} "
             f"(checked every {FINITE_CHECK_EVERY} steps and at the end of each epoch)"
