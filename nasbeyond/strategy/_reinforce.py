@@ -125,6 +125,12 @@ class Reinforce(Strategy):
             choices, _, _ = self.controller(None, self.rng, self.temperature, self.tanh_constant)
         return self.space.from_choices(choices), choices
 
+    def sample(self) -> Arch:
+        """An arch drawn from the current policy without proposing it (nothing is pending and
+        no tell is expected): ENAS trains the shared weights on such draws, one per minibatch
+        (Pham et al., ICML 2018; ``nasbeyond.oneshot.enas``)."""
+        return self._sample()[0]
+
     def ask(self) -> Arch | None:
         drawn: dict[str, list[int]] = {}
 
