@@ -17,6 +17,8 @@ from typing import Any, NoReturn
 import yaml
 
 from nasbeyond._paths import is_file
+from nasbeyond.cli_tabular import add_parsers as add_tabular_parsers
+from nasbeyond.cli_tabular import dispatch as tabular_dispatch
 from nasbeyond.config import FIELD_HELP, RunConfig
 from nasbeyond.exceptions import ConfigError, NasbeyondError
 
@@ -134,11 +136,30 @@ def build_parser() -> argparse.ArgumentParser:
     lat = sub.add_parser("latency", help="latency tools")
     lsub = lat.add_subparsers(dest="latency_command", required=True, parser_class=_Parser)
     prof = lsub.add_parser("profile", help="build this machine's latency predictor for a space")
-    prof.add_argument("--space", default="mnasnet", help="the space (default: mnasnet)")
-    _add_space_args(prof)
-    prof.add_argument("--input-shape", default="3,32,32", help="C,H,W of one input")
+    pred = lsub.add_parser("predict", help="predict (and with --measure, measure) one arch")
+    for lp in (prof, pred):
+        lp.add_argument(
+            "--space", default="mnasnet", help="a space, or FILE.py:FUNCTION (default: mnasnet)"
+        )
+        _add_space_args(lp)
+        lp.add_argument(
+            "--input-shape", default="3,32,32", help="one input, e.g. C,H,W (default: 3,32,32)"
+        )
+        lp.add_argument(
+            "--vocab-size", type=int, default=0, help="token inputs (transformer): ids 0..N-1"
+        )
+        lp.add_argument(
+            "--backend", default="torch", help="torch (CPU, 1 thread) or cuda (default: torch)"
+        )
     prof.add_argument("--archs", type=int, default=60, help="random archs measured end to end")
-    prof.add_argument("--output", help="default: ~/.cache/nasbeyond/latency/SPACE-HOST-SHAPE.json")
+    prof.add_argument("--runs", type=int, default=30, help="timed runs per arch and per call")
+    prof.add_argument(
+        "--output", help="default: ~/.cache/nasbeyond/latency/SPACE-HOST-SHAPE[-cuda].json"
+    )
+    pred.add_argument("--arch", required=True, help="arch JSON, or a file holding it")
+    pred.add_argument("--predictor", help="a `latency profile` file (default: profile's default)")
+    pred.add_argument("--measure", action="store_true", help="measure it too, for comparison")
+    add_tabular_parsers(sub)  # tabular fit | predict | explain, serve
     return p
 
 
@@ -298,35 +319,72 @@ def _draw(args: argparse.Namespace) -> int:
     return 0
 
 
-def _latency_profile(args: argparse.Namespace) -> int:
-    import platform
-    from pathlib import Path
-
-    from nasbeyond.evaluate.latency import profile_space
-    from nasbeyond.space import make_space
+def _latency_task(args: argparse.Namespace) -> Any:
+    from nasbeyond.trial import TaskShape
 
     try:
         shape = tuple(int(v) for v in args.input_shape.split(","))
     except ValueError:
         raise ConfigError(
-            f"input_shape: {args.input_shape!r}; expected C,H,W like 3,32,32"
+            f"input_shape: {args.input_shape!r}; expected C,H,W like 3,32,32 (or a length, "
+            "like 64, for token inputs)"
         ) from None
+    if args.vocab_size < 0:
+        raise ConfigError(f"vocab_size: {args.vocab_size}; allowed: >= 0 (0: not tokens)")
+    return TaskShape(shape, 10, args.vocab_size)
+
+
+def _latency_default_path(args: argparse.Namespace, task: Any) -> Any:
+    import platform
+    from pathlib import Path
+
+    space = Path(args.space.split(":")[0]).stem if ":" in args.space else args.space
+    suffix = "-cuda" if args.backend == "cuda" else ""
+    name = f"{space}-{platform.node()}-{'x'.join(map(str, task.input_shape))}{suffix}.json"
+    return Path.home() / ".cache" / "nasbeyond" / "latency" / name
+
+
+def _latency_profile(args: argparse.Namespace) -> int:
+    from nasbeyond.evaluate.latency import profile_space
+    from nasbeyond.space import make_space
+
+    task = _latency_task(args)
     space = make_space(args.space, dict(args.space_args))
-    predictor, within = profile_space(space, shape, args.archs)
-    default = (
-        Path.home()
-        / ".cache"
-        / "nasbeyond"
-        / "latency"
-        / f"{args.space}-{platform.node()}-{'x'.join(map(str, shape))}.json"
-    )
-    path = predictor.save(args.output or default)
+    predictor, within = profile_space(space, task, args.archs, backend=args.backend, runs=args.runs)
+    path = predictor.save(args.output or _latency_default_path(args, task))
     print(path)
     print(
-        f"  {len(predictor.table)} units profiled, {args.archs} archs measured; in-sample "
-        f"within 10%: {within:.2f}",
+        f"  {len(predictor.table)} units and ops profiled, {args.archs} archs measured; "
+        f"in-sample within 10%: {within:.2f}",
         file=sys.stderr,
     )
+    return 0
+
+
+def _latency_predict(args: argparse.Namespace) -> int:
+    from nasbeyond.evaluate.latency import LatencyPredictor, measure_ms
+    from nasbeyond.space import make_space
+
+    task = _latency_task(args)
+    space = make_space(args.space, dict(args.space_args))
+    model = space.build(space.validate(_read_arch(args.arch)), task)
+    path = args.predictor or _latency_default_path(args, task)
+    if not is_file(path):
+        raise ConfigError(
+            f"predictor: {path} is not a file; make one with `nasbeyond latency profile "
+            f"--space {args.space} --input-shape {args.input_shape}`"
+        )
+    predictor = LatencyPredictor.load(path)
+    if predictor.backend == "torch":
+        import torch
+
+        torch.set_num_threads(1)  # as profiled
+    before = len(predictor.table)
+    print(f"predicted {predictor.predict(model, task):.4f} ms ({predictor.backend})")
+    if len(predictor.table) > before:
+        print(f"  {len(predictor.table) - before} new units and ops profiled", file=sys.stderr)
+    if args.measure:
+        print(f"measured  {measure_ms(model, task, backend=predictor.backend):.4f} ms")
     return 0
 
 
@@ -394,13 +452,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in ("tabular", "serve"):
+        return tabular_dispatch(args)
     from nasbeyond.run import Experiment
 
     if args.command == "list":
         from nasbeyond.registry import KINDS, names
 
         for kind in KINDS:
-            plural = {"strategy": "strategies"}.get(kind, kind + "s")
+            plural = {"strategy": "strategies", "oneshot": "one-shot"}.get(kind, kind + "s")
             extra = ", or FILE.py:FUNCTION (user-defined)" if kind == "space" else ""
             print(f"{plural:12s} {', '.join(names(kind))}{extra}")
         return 0
@@ -448,11 +508,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         if record.config.objectives:
             objectives = record.config.objectives
             print(pareto_table(store.trials("ok"), objectives, record.space.describe))
+        if store.get("oneshot") is not None:  # a weight-sharing search (DARTS, ENAS, SPOS)
+            from nasbeyond.report.oneshot import oneshot_summary
+
+            print(oneshot_summary(store.get("oneshot"), record.space.describe, args.top))
         final = store.get("final")
         if final and final.get("test_acc") is not None:
             print(f"best trial {final['trial_id']}: test accuracy {final['test_acc']:.4f}")
         return 0
     if args.command == "latency":
+        if args.latency_command == "predict":
+            return _latency_predict(args)
         return _latency_profile(args)
     if args.command == "draw":
         return _draw(args)

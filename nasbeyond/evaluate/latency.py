@@ -1,30 +1,221 @@
-"""Latency prediction (ProxylessNAS / FBNet style): a lookup table of the latency of each unit of
-a network (a layer or block, keyed by its exact configuration and input shape), profiled once on
-this machine, summed, then corrected by a linear model fitted on whole networks measured end to
-end. Predictions cost microseconds where measurements cost a forward pass per run."""
+"""Latency prediction (ProxylessNAS / FBNet style): a lookup table of the latency of every call a
+network makes, profiled once on this machine, summed, then corrected by a linear model fitted on
+whole networks measured end to end. Predictions cost microseconds where measurements cost a
+forward pass per run (Cai et al., *ProxylessNAS*, ICLR 2019; Wu et al., *FBNet*, CVPR 2019).
+
+A network's calls are of two kinds, both recorded by running it once on a batch-1 input:
+
+- **units**: its top-level child modules (module lists and dicts opened), keyed by their exact
+  configuration and the shapes of everything they are called with;
+- **ops**: every tensor operation its own ``forward`` runs outside the units (the skip-connection
+  ``cat``, the average pooling of a skip to its target's size, the global mean before the
+  classifier, residual adds, the transformer's masking), keyed by the operation and its
+  arguments' shapes. Leaving these out made the macro-cnn predictor miss by 10-25% on archs with
+  many skips.
+
+Units and ops the table has never seen are profiled when first met (and written back to the
+predictor's file when it was loaded from one). Timings are interleaved in rounds over every call
+being profiled, so a burst of load from other processes spreads over many entries instead of
+inflating one.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import functools
+import hashlib
 import json
-from collections.abc import Callable
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
-from nasbeyond.evaluate.measure import timings_ms
-from nasbeyond.exceptions import ConfigError, StoreError
+from nasbeyond.evaluate.measure import cuda_timings_ms, require_cuda, timings_ms
+from nasbeyond.exceptions import ConfigError, SpaceError, StoreError
 from nasbeyond.space import Space
 from nasbeyond.trial import TaskShape
 
+PREDICTOR_BACKENDS = ("torch", "cuda")  # PyTorch eager on the CPU / on the CUDA GPU
+FEATURES = ("unit_ms", "op_ms", "calls", "params_1e5", "constant")
+_VERSION = 2
 
-def _low_ms(fn: Callable[[], object], runs: int, warmup: int) -> float:
-    """The 10th percentile of ``runs`` timings: on a shared machine the low tail is the
-    repeatable part of a latency; the median drifts with other load."""
-    return float(np.percentile(timings_ms(fn, runs, warmup), 10))
+
+def _task(task: TaskShape | tuple[int, ...]) -> TaskShape:
+    return task if isinstance(task, TaskShape) else TaskShape(tuple(task), 10)
+
+
+def _device(backend: str) -> torch.device:
+    if backend not in PREDICTOR_BACKENDS:
+        raise ConfigError(f"backend: {backend!r}; allowed: {', '.join(PREDICTOR_BACKENDS)}")
+    return require_cuda("backend") if backend == "cuda" else torch.device("cpu")
+
+
+def example_input(task: TaskShape | tuple[int, ...], device: torch.device | str = "cpu") -> Any:
+    """One batch-1 input for ``task``: float32 ``(1, *input_shape)``, standard normal, or token
+    ids 1..vocab_size-1 carried as floats when ``task.vocab_size > 0``."""
+    t = _task(task)
+    if t.vocab_size > 0:
+        return torch.randint(1, max(t.vocab_size, 2), (1, *t.input_shape), device=device).float()
+    return torch.randn(1, *t.input_shape, device=device)
+
+
+def _samples(
+    fns: Sequence[Callable[[], object]], backend: str, runs: int, warmup: int, rounds: int
+) -> list[list[float]]:
+    """Timings (ms) of every ``fns[i]``, taken in ``rounds`` interleaved rounds of
+    ``runs // rounds`` calls each (at least one), after ``warmup`` untimed calls per fn."""
+    timer = cuda_timings_ms if backend == "cuda" else timings_ms
+    rounds = max(1, min(rounds, runs))
+    per = max(1, runs // rounds)
+    out: list[list[float]] = [[] for _ in fns]
+    for r in range(rounds):
+        for i, fn in enumerate(fns):
+            out[i] += timer(fn, per, warmup if r == 0 else 1)
+    return out
+
+
+def _chain_samples(
+    chains: Sequence[Sequence[Callable[[], object]]],
+    backend: str,
+    runs: int,
+    warmup: int,
+    rounds: int,
+) -> list[list[list[float]]]:
+    """Per chain, per call: the time (ms) of each call while the chain's calls run back to back
+    (``runs`` times per chain, in ``rounds`` interleaved over the chains). A call timed this
+    way pays what it pays inside a network (caches shared with its neighbours); the same call
+    repeated alone runs 10-35% faster (measured on macro-cnn archs), a bias no per-network
+    correction removes because it varies with the arch."""
+    rounds = max(1, min(rounds, runs))
+    per = max(1, runs // rounds)
+    out: list[list[list[float]]] = [[[] for _ in fns] for fns in chains]
+    with torch.inference_mode():
+        for r in range(rounds):
+            for fns, times in zip(chains, out, strict=True):
+                for _ in range(warmup if r == 0 else 1):
+                    for f in fns:
+                        f()
+                for _ in range(per):
+                    for i, t in enumerate(_time_chain(fns, backend)):
+                        times[i].append(t)
+    return out
+
+
+def _time_chain(fns: Sequence[Callable[[], object]], backend: str) -> list[float]:
+    if backend == "cuda":
+        events = [torch.cuda.Event(enable_timing=True) for _ in range(len(fns) + 1)]
+        torch.cuda.synchronize()
+        events[0].record()
+        for f, e in zip(fns, events[1:], strict=True):
+            f()
+            e.record()
+        events[-1].synchronize()
+        return [float(a.elapsed_time(b)) for a, b in zip(events, events[1:], strict=False)]
+    stamps = [time.perf_counter()]
+    for f in fns:
+        f()
+        stamps.append(time.perf_counter())
+    return [(b - a) * 1000 for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+def _stat(times: list[float], backend: str) -> float:
+    """CPU: the 10th percentile (on a shared machine the low tail is the repeatable part of a
+    latency; the median drifts with other load). CUDA: the median of N, CUDA events."""
+    return float(np.percentile(times, 50 if backend == "cuda" else 10))
+
+
+# -- recording a network's calls -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A tensor argument, by shape and dtype (values do not change the time of these ops)."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+
+
+def _template(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return _Spec(tuple(v.shape), v.dtype)
+    if isinstance(v, list | tuple):
+        return type(v)(_template(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _template(x) for k, x in v.items()}
+    return v
+
+
+def _signature(v: Any) -> str:
+    if isinstance(v, _Spec):
+        return f"T{list(v.shape)}{str(v.dtype).removeprefix('torch.')}"
+    if isinstance(v, list | tuple):
+        inner = ",".join(_signature(x) for x in v)
+        return f"[{inner}]" if isinstance(v, list) else f"({inner})"
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{k}={_signature(x)}" for k, x in sorted(v.items())) + "}"
+    return repr(v)
+
+
+def _materialize(v: Any, device: torch.device) -> Any:
+    if isinstance(v, _Spec):
+        if v.dtype.is_floating_point:
+            return torch.randn(v.shape, dtype=v.dtype, device=device)
+        return torch.zeros(v.shape, dtype=v.dtype, device=device)  # ids: 0 is always valid
+    if isinstance(v, list | tuple):
+        return type(v)(_materialize(x, device) for x in v)
+    if isinstance(v, dict):
+        return {k: _materialize(x, device) for k, x in v.items()}
+    return v
+
+
+def _plain(v: Any) -> bool:
+    if isinstance(v, list | tuple):
+        return all(_plain(x) for x in v)
+    return v is None or isinstance(v, bool | int | float | str)
+
+
+def _module_digest(m: nn.Module) -> str:
+    """Its structure (``repr``) and the plain attributes of every submodule (a branch's input
+    index, a block's combiner) that ``repr`` leaves out."""
+    parts = [repr(m)]
+    for name, sub in m.named_modules():
+        attrs = {
+            k: v
+            for k, v in vars(sub).items()
+            if not k.startswith("_") and k != "training" and _plain(v)
+        }
+        parts.append(f"{name}:{sorted(attrs.items())}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call a network makes: ``kind`` is ``unit`` (a top-level child module) or ``op`` (a
+    tensor operation of the network's own ``forward``); ``key`` is its table key."""
+
+    key: str
+    kind: str
+    target: Any  # the module (a unit) or the function (an op)
+    args: tuple[Any, ...]  # templates: tensors as _Spec
+    kwargs: dict[str, Any]
+
+    def runnable(self, device: torch.device) -> Callable[[], object]:
+        """A zero-argument function that runs this call alone on fresh inputs on ``device``."""
+        args, kwargs = _materialize(self.args, device), _materialize(self.kwargs, device)
+        if self.kind == "unit":
+            unit = copy.deepcopy(self.target).to(device).eval()
+            return functools.partial(unit, *args, **kwargs)
+        return functools.partial(self.target, *args, **kwargs)
 
 
 def units(model: nn.Module) -> list[nn.Module]:
@@ -38,115 +229,306 @@ def units(model: nn.Module) -> list[nn.Module]:
     return out
 
 
-def _unit_inputs(
-    model: nn.Module, input_shape: tuple[int, ...]
-) -> list[tuple[nn.Module, str, tuple[int, ...]]]:
-    seen: list[tuple[nn.Module, str, tuple[int, ...]]] = []
+def _has_tensor(v: Any) -> bool:
+    if isinstance(v, torch.Tensor):
+        return True
+    return isinstance(v, list | tuple) and any(_has_tensor(x) for x in v)
 
-    def hook(m: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-        shape = tuple(args[0].shape)
-        seen.append((m, f"{type(m).__name__}|{m!r}|{shape}", shape))
 
-    handles = [u.register_forward_pre_hook(hook) for u in units(model)]
+class _Recorder(TorchFunctionMode):
+    """Records the tensor operations run while no unit is running (``depth == 0``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.calls: list[Call] = []
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.depth == 0 and _has_tensor(out):
+            a, k = _template(args), _template(kwargs)
+            name = getattr(func, "__qualname__", None) or repr(func)
+            key = f"op|{name}|{_signature(a)}|{_signature(k)}"
+            self.calls.append(Call(key, "op", func, a, k))
+        return out
+
+
+def record(model: nn.Module, task: TaskShape | tuple[int, ...]) -> list[Call]:
+    """Every unit call and every op ``model``'s own forward runs, in order, on one example input
+    (``example_input(task)``, on the CPU). The model is put in eval mode."""
+    model = model.eval()
+    x = example_input(task)
+    recorder = _Recorder()
+    digests: dict[int, str] = {}
+
+    def pre(m: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if recorder.depth == 0:
+            a, k = _template(args), _template(kwargs)
+            digest = digests.setdefault(id(m), _module_digest(m))
+            key = f"unit|{type(m).__name__}|{digest}|{_signature(a)}|{_signature(k)}"
+            recorder.calls.append(Call(key, "unit", m, a, k))
+        recorder.depth += 1
+
+    def post(*_: Any) -> None:
+        recorder.depth -= 1
+
+    handles = []
+    for u in units(model):
+        handles.append(u.register_forward_pre_hook(pre, with_kwargs=True))
+        handles.append(u.register_forward_hook(post, always_call=True))
     try:
-        with torch.inference_mode():
-            model.eval()(torch.zeros(1, *input_shape))
+        with torch.inference_mode(), recorder:
+            model(x)
     finally:
         for h in handles:
             h.remove()
-    return seen
+    return recorder.calls
+
+
+# -- the predictor ---------------------------------------------------------------------------
 
 
 class LatencyPredictor:
-    """Per-unit lookup table plus a linear correction
-    ``a * table_sum + b * units + c * params + d``: units profiled alone keep their weights in
-    cache, so a whole network with more parameters runs slower than its table sum (the ``c``
-    term); ``b`` is the per-call overhead between units."""
+    """Lookup table plus a linear correction of batch-1 latency (ms)::
+
+        a * unit_ms + b * op_ms + c * calls + d * params / 1e5 + e
+
+    ``unit_ms`` and ``op_ms`` are the table sums over the network's units and ops; ``calls``
+    their number (the per-call overhead between them); units profiled alone keep their weights
+    in cache, so a network with more parameters runs slower than its table sum (``d``).
+
+    Args:
+        table: key -> ms, as ``record`` keys the calls.
+        coef: the five coefficients above.
+        backend: ``torch`` (CPU, PyTorch eager) or ``cuda`` (the CUDA GPU, CUDA events).
+        runs: timed runs of each call profiled on demand (by ``features`` and ``predict``).
+    """
 
     def __init__(
-        self, table: dict[str, float] | None = None, coef: list[float] | None = None
+        self,
+        table: dict[str, float] | None = None,
+        coef: list[float] | None = None,
+        backend: str = "torch",
+        runs: int = 40,
     ) -> None:
+        if backend not in PREDICTOR_BACKENDS:
+            raise ConfigError(f"backend: {backend!r}; allowed: {', '.join(PREDICTOR_BACKENDS)}")
         self.table = dict(table or {})
-        self.coef = list(coef or [1.0, 0.0, 0.0, 0.0])
+        self.coef = list(coef or [1.0, 1.0, 0.0, 0.0, 0.0])
+        self.backend = backend
+        self.runs = runs
+        self.path: Path | None = None  # set by load(): new entries are written back there
 
     def profile(
-        self, model: nn.Module, input_shape: tuple[int, ...], runs: int = 40, warmup: int = 5
+        self,
+        models: nn.Module | Sequence[nn.Module],
+        task: TaskShape | tuple[int, ...],
+        runs: int = 40,
+        warmup: int = 3,
+        rounds: int = 5,
     ) -> int:
-        """Measure every unit of ``model`` not yet in the table; returns how many were new."""
-        new = 0
-        for unit, key, shape in _unit_inputs(model, input_shape):
-            if key in self.table:
-                continue
-            self.table[key] = _low_ms(
-                functools.partial(copy.deepcopy(unit).eval(), torch.randn(*shape)), runs, warmup
-            )
-            new += 1
-        return new
+        """Time every call of ``models`` not yet in the table, all of them interleaved in
+        ``rounds``; returns how many entries were new.
 
-    def features(self, model: nn.Module, input_shape: tuple[int, ...]) -> list[float]:
-        keyed = _unit_inputs(model, input_shape)
-        missing = [k for _, k, _ in keyed if k not in self.table]
-        if missing:
-            self.profile(model, input_shape)
+        Raises:
+            ConfigError: the ``cuda`` backend without a CUDA GPU.
+        """
+        chains = []  # the calls of every network with a call the table lacks
+        for m in [models] if isinstance(models, nn.Module) else models:
+            calls = record(m, task)
+            if any(c.key not in self.table for c in calls):
+                chains.append(calls)
+        new = {c.key for calls in chains for c in calls if c.key not in self.table}
+        if not new:
+            return 0
+        device = _device(self.backend)
+        fns = [[c.runnable(device) for c in calls] for calls in chains]
+        pooled: dict[str, list[float]] = {k: [] for k in new}
+        for calls, times in zip(
+            chains, _chain_samples(fns, self.backend, runs, warmup, rounds), strict=True
+        ):
+            for c, t in zip(calls, times, strict=True):
+                if c.key in pooled:
+                    pooled[c.key] += t
+        for key, t in pooled.items():
+            self.table[key] = _stat(t, self.backend)
+        return len(new)
+
+    def features(self, model: nn.Module, task: TaskShape | tuple[int, ...]) -> list[float]:
+        """The five correction features of ``model`` (see the class); profiles what is new."""
+        calls = record(model, task)
+        if any(c.key not in self.table for c in calls):
+            self.profile(model, task, runs=self.runs)
+            self._write_back()
+        unit = sum(self.table[c.key] for c in calls if c.kind == "unit")
+        op = sum(self.table[c.key] for c in calls if c.kind == "op")
         params = sum(p.numel() for p in model.parameters()) / 1e5
-        return [sum(self.table[k] for _, k, _ in keyed), float(len(keyed)), params, 1.0]
+        return [unit, op, float(len(calls)), params, 1.0]
 
     def fit(
-        self, models: list[nn.Module], input_shape: tuple[int, ...], measured_ms: list[float]
+        self,
+        models: Sequence[nn.Module],
+        task: TaskShape | tuple[int, ...],
+        measured_ms: Sequence[float],
     ) -> None:
         """Least-squares correction from whole networks measured end to end, weighted to
-        minimise relative error (a 10% miss on a 0.3 ms net counts as much as on a 10 ms one)."""
-        x = np.array([self.features(m, input_shape) for m in models])
-        y = np.array(measured_ms)
+        minimise relative error (a 10% miss on a 0.3 ms net counts as much as on a 10 ms one).
+
+        Raises:
+            ConfigError: fewer networks than coefficients, or a non-positive measurement.
+        """
+        y = np.asarray(measured_ms, dtype=float)
+        if len(models) != len(y) or len(y) < len(FEATURES) or not np.all(y > 0):
+            raise ConfigError(
+                f"fit: need >= {len(FEATURES)} models with one positive measurement each, "
+                f"got {len(models)} models and {len(y)} measurements"
+            )
+        self.profile(models, task)
+        x = np.array([self.features(m, task) for m in models])
         self.coef = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)[0].tolist()
 
-    def predict(self, model: nn.Module, input_shape: tuple[int, ...]) -> float:
-        return float(np.dot(self.coef, self.features(model, input_shape)))
+    def predict(self, model: nn.Module, task: TaskShape | tuple[int, ...]) -> float:
+        """Predicted batch-1 latency of ``model`` (ms) on this predictor's backend."""
+        return float(np.dot(self.coef, self.features(model, task)))
 
     def save(self, path: str | Path) -> Path:
+        """Write the predictor as JSON (atomically); returns the path."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps({"coef": self.coef, "table": self.table}))
+        data = {"version": _VERSION, "backend": self.backend, "coef": self.coef}
+        _atomic_write(p, json.dumps({**data, "table": self.table}))
         return p
+
+    def _write_back(self) -> None:
+        """Merge this table into the file it was loaded from (other processes may have added
+        entries since; a file lock keeps their writes and ours whole)."""
+        if self.path is None:
+            return
+        with _locked(self.path):
+            try:
+                on_disk = json.loads(self.path.read_text()).get("table", {})
+            except (OSError, ValueError):
+                on_disk = {}
+            self.table = {**on_disk, **self.table}
+            self.save(self.path)
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyPredictor:
+        """Read a predictor written by ``save``; entries it profiles later are written back.
+
+        Raises:
+            StoreError: the file is missing, unreadable, or from an older nasbeyond.
+        """
         try:
             d = json.loads(Path(path).read_text())
-            if len(d["coef"]) != len(cls().coef):
+            if d.get("version") != _VERSION or len(d["coef"]) != len(FEATURES):
                 raise ValueError("made by an older nasbeyond; run `nasbeyond latency profile`")
-            return cls(d["table"], d["coef"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            lp = cls(d["table"], d["coef"], d.get("backend", "torch"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError) as e:
             raise StoreError(f"latency_predictor: cannot read {path} ({e})") from None
+        lp.path = Path(path)
+        return lp
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# -- end-to-end measurement and fitting --------------------------------------------------------
 
 
 def measure_ms(
-    model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, warmup: int = 5
+    model: nn.Module,
+    task: TaskShape | tuple[int, ...],
+    runs: int = 30,
+    warmup: int = 5,
+    backend: str = "torch",
 ) -> float:
-    """End-to-end batch-1 latency (ms, 10th percentile of ``runs``) on the CPU, PyTorch eager."""
-    m, x = copy.deepcopy(model).cpu().eval(), torch.randn(1, *input_shape)
-    return _low_ms(lambda: m(x), runs, warmup)
+    """End-to-end batch-1 latency (ms) in PyTorch eager: on the CPU (``torch``, the 10th
+    percentile of ``runs``, the calling thread count) or on the CUDA GPU (``cuda``, the median
+    of ``runs`` timed with CUDA events).
+
+    Raises:
+        ConfigError: an unknown backend, or ``cuda`` without a CUDA GPU.
+    """
+    return measure_many([model], task, runs, warmup, 1, backend)[0]
+
+
+def measure_many(
+    models: Sequence[nn.Module],
+    task: TaskShape | tuple[int, ...],
+    runs: int = 30,
+    warmup: int = 5,
+    rounds: int = 3,
+    backend: str = "torch",
+) -> list[float]:
+    """``measure_ms`` of every model, the runs interleaved over the models in ``rounds`` so
+    that each faces the same machine load."""
+    device = _device(backend)
+    fns = []
+    for m in models:
+        net = copy.deepcopy(m).eval().to(device)
+        fns.append(functools.partial(net, example_input(task, device)))
+    return [_stat(t, backend) for t in _samples(fns, backend, runs, warmup, rounds)]
 
 
 def profile_space(
-    space: Space, input_shape: tuple[int, ...], archs: int = 60, seed: int = 0
+    space: Space,
+    task: TaskShape | tuple[int, ...],
+    archs: int = 60,
+    seed: int = 0,
+    backend: str = "torch",
+    runs: int = 30,
 ) -> tuple[LatencyPredictor, float]:
-    """Fit this machine's predictor for ``space``: ``archs`` random archs built for inputs of
-    ``input_shape`` (one sample, e.g. (3, 32, 32)), each measured end to end on one thread.
+    """Fit this machine's predictor for ``space``: ``archs`` random archs built for ``task``
+    (or a bare input shape of one sample, e.g. (3, 32, 32)), each measured end to end (one
+    thread on the CPU), every unit and op profiled.
 
     Returns:
         The fitted predictor and the in-sample share of archs predicted within 10%.
 
     Raises:
-        ConfigError: fewer than 3 archs, or a non-positive input dimension.
+        ConfigError: fewer than 5 archs or 1 run, a non-positive input dimension, a space
+            that cannot build for this input (e.g. the transformer without a vocabulary), an
+            unknown backend or ``cuda`` without a CUDA GPU.
     """
-    if archs < 3 or any(v < 1 for v in input_shape):
-        raise ConfigError("archs >= 3 and positive input_shape dimensions are required")
-    torch.set_num_threads(1)
+    t = _task(task)
+    if archs < len(FEATURES) or runs < 1 or any(v < 1 for v in t.input_shape):
+        raise ConfigError(
+            f"archs >= {len(FEATURES)}, runs >= 1 and positive input_shape dimensions are "
+            f"required, got archs={archs}, runs={runs}, input_shape={t.input_shape}"
+        )
+    _device(backend)
+    if backend == "torch":
+        torch.set_num_threads(1)
     rng = np.random.default_rng(seed)
-    models = [space.build(space.sample(rng), TaskShape(input_shape, 10)) for _ in range(archs)]
-    measured = np.array([measure_ms(m, input_shape) for m in models])
-    predictor = LatencyPredictor()
-    predictor.fit(models, input_shape, measured.tolist())
-    pred = np.array([predictor.predict(m, input_shape) for m in models])
+    try:
+        models = [space.build(space.sample(rng), t) for _ in range(archs)]
+    except SpaceError as e:
+        raise ConfigError(f"input_shape: {e}") from None
+    predictor = LatencyPredictor(backend=backend, runs=runs)
+    predictor.profile(models, t, runs=runs)
+    measured = np.array(measure_many(models, t, runs=runs, backend=backend))
+    predictor.fit(models, t, measured.tolist())
+    pred = np.array([predictor.predict(m, t) for m in models])
     return predictor, float(np.mean(np.abs(pred - measured) / measured <= 0.1))

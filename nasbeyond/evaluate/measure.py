@@ -53,7 +53,35 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return total
 
 
-LATENCY_BACKENDS = ("torch", "onnxruntime")
+LATENCY_BACKENDS = ("torch", "onnxruntime", "cuda")
+
+
+def require_cuda(field: str) -> torch.device:
+    """The CUDA device, or ConfigError naming ``field`` when PyTorch sees no CUDA GPU."""
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"{field}: 'cuda' needs an NVIDIA GPU and a CUDA build of PyTorch; this machine has "
+            f"none (torch {torch.__version__}); use 'torch' (the CPU)"
+        )
+    return torch.device("cuda")
+
+
+def cuda_timings_ms(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
+    """GPU time (ms) of ``runs`` calls of ``fn`` after ``warmup`` untimed ones, each between two
+    CUDA events and synchronised before the next (latency, not pipelined throughput)."""
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            fn()
+        torch.cuda.synchronize()
+        for _ in range(runs):
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(float(start.elapsed_time(end)))
+    return times
 
 
 def timings_ms(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
@@ -75,11 +103,22 @@ def measure_latency(
     warmup: int = 5,
     backend: str = "torch",
 ) -> tuple[float, float]:
-    """Median and interquartile range (ms) of a batch-1 forward pass on the CPU after warm-up,
+    """Median and interquartile range (ms) of a batch-1 forward pass after warm-up: on the CPU
     in PyTorch eager mode (``torch``, the calling thread count) or ONNX Runtime
-    (``onnxruntime``, the model exported to ONNX first)."""
+    (``onnxruntime``, the model exported to ONNX first), or on the CUDA GPU in PyTorch eager
+    mode (``cuda``, each run timed with CUDA events).
+
+    Raises:
+        ConfigError: an unknown backend, or ``cuda`` without a CUDA GPU.
+    """
     if backend not in LATENCY_BACKENDS:
         raise ConfigError(f"latency_backend: {backend!r}; allowed: {', '.join(LATENCY_BACKENDS)}")
+    if backend == "cuda":
+        device = require_cuda("latency_backend")
+        m, x = copy.deepcopy(model).to(device).eval(), torch.randn(1, *input_shape, device=device)
+        t = torch.tensor(cuda_timings_ms(lambda: m(x), runs, warmup))
+        q1, med, q3 = (float(v) for v in t.quantile(torch.tensor([0.25, 0.5, 0.75])))
+        return med, q3 - q1
     m = copy.deepcopy(model).cpu().eval()
     x = torch.randn(1, *input_shape)
     forward: Callable[[], object] = lambda: m(x)  # noqa: E731

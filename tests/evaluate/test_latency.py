@@ -1,85 +1,201 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
-from nasbeyond.evaluate.latency import LatencyPredictor, measure_ms, units
-from nasbeyond.exceptions import StoreError
-from nasbeyond.space import MLPSpace, TaskShape
+from nasbeyond.evaluate.latency import (
+    FEATURES,
+    LatencyPredictor,
+    measure_ms,
+    profile_space,
+    record,
+    units,
+)
+from nasbeyond.evaluate.measure import measure_latency
+from nasbeyond.exceptions import ConfigError, StoreError
+from nasbeyond.space import MacroCNNSpace, MLPSpace, TaskShape, make_space
+
+FAST = {"runs": 2, "warmup": 1, "rounds": 1}  # tables for logic tests; no timing is asserted
+USER = str(Path(__file__).resolve().parents[2] / "examples" / "user_space.py") + ":build"
+IMAGE, MNIST = TaskShape((3, 8, 8), 10), TaskShape((1, 8, 8), 10)
+# Every built-in image/sequence space (small settings) and the README's user-defined example.
+SPACES = [
+    ("macro-cnn", {"max_layers": 4}, MNIST),
+    ("mnasnet", {"blocks": 2, "width_mult": 0.25}, IMAGE),
+    ("nasnet", {"channels": 2}, IMAGE),
+    ("darts", {"channels": 2}, IMAGE),
+    ("nb201", {"channels": 2, "cells": 1}, IMAGE),
+    ("transformer", {"max_blocks": 2}, TaskShape((8,), 10, vocab_size=16)),
+    ("mlp", {"max_layers": 2}, MNIST),
+    ("evolution-cnn", {"max_layers": 3}, IMAGE),
+    (USER, {}, MNIST),
+]
 
 
-def test_predictor_tracks_measured_latency(tmp_path):
-    space, shape = MLPSpace(max_layers=4), (1, 32, 32)
-    rng = np.random.default_rng(0)
-    models = [space.build(space.sample(rng), TaskShape(shape, 10)) for _ in range(16)]
-    meas = [measure_ms(m, shape) for m in models]
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """As the predictor is meant to run (profile_space, the bench): one thread. With two on a
+    loaded machine, every op waits on a descheduled OpenMP thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _models(space, task, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [space.build(space.sample(rng), task) for _ in range(n)]
+
+
+def test_predictor_fit_is_exact_on_model_shaped_data_and_survives_a_round_trip(tmp_path):
+    space, task = MLPSpace(max_layers=4), TaskShape((1, 32, 32), 10)
+    models = _models(space, task, 16)
     lp = LatencyPredictor()
-    new = lp.profile(models[0], shape)  # identical units (same config and input) share a key
-    assert 0 < new == len(lp.table) <= len(units(models[0]))
-    assert lp.profile(models[0], shape) == 0
+    new = lp.profile(models[0], task, **FAST)  # identical calls (same config and input) share a key
+    assert 0 < new == len(lp.table) <= len(record(models[0], task))
+    assert lp.profile(models[0], task, **FAST) == 0
+    lp.profile(models, task, **FAST)
     # The correction is an exact least-squares fit: on measurements that follow the model it
     # recovers them (no wall-clock assertion: timings are only the table's entries).
-    feats = [lp.features(m, shape) for m in models]
-    fake = [2.0 * f[0] + 0.01 * f[1] + 0.3 * f[2] + 0.05 for f in feats]
-    lp.fit(models[:8], shape, fake[:8])
-    pred = [lp.predict(m, shape) for m in models[8:]]
-    assert pred == pytest.approx(fake[8:], rel=1e-6)
-    lp.fit(models[:8], shape, meas[:8])  # real measurements: a finite fit
-    assert all(np.isfinite(lp.predict(m, shape)) for m in models[8:])
+    feats = [lp.features(m, task) for m in models]
+    assert all(len(f) == len(FEATURES) for f in feats)
+    fake = [2.0 * f[0] + 1.5 * f[1] + 0.01 * f[2] + 0.3 * f[3] + 0.05 for f in feats]
+    lp.fit(models[:8], task, fake[:8])
+    assert [lp.predict(m, task) for m in models[8:]] == pytest.approx(fake[8:], rel=1e-6)
+    lp.fit(models[:8], task, [measure_ms(m, task, runs=3, warmup=1) for m in models[:8]])
+    assert all(np.isfinite(lp.predict(m, task)) for m in models[8:])
     again = LatencyPredictor.load(lp.save(tmp_path / "lp.json"))
-    assert again.predict(models[9], shape) == pytest.approx(lp.predict(models[9], shape))
+    assert again.predict(models[9], task) == pytest.approx(lp.predict(models[9], task))
+    with pytest.raises(ConfigError, match="fit: need >= 5 models"):
+        lp.fit(models[:3], task, [1.0, 1.0, 1.0])
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(StoreError, match="latency_predictor"):
         LatencyPredictor.load(tmp_path / "bad.json")
+    old = {"coef": [1.0, 0.0, 0.0, 0.0], "table": {}}  # a file of the units-only predictor
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    with pytest.raises(StoreError, match="older nasbeyond"):
+        LatencyPredictor.load(tmp_path / "old.json")
 
 
-def test_profile_from_the_cli_then_search_with_predicted_latency(tmp_path, capsys):
+def test_macro_cnn_skip_concatenation_and_pooling_are_table_entries():
+    # The calls a units-only table missed (issue 21 part 1): a layer reading two skips, one of
+    # them from before a stride-2 layer, pools it, concatenates, and the head averages.
+    arch = {
+        "layers": [
+            {"kh": 3, "kw": 3, "filters": 24, "stride": 1, "skips": []},
+            {"kh": 3, "kw": 3, "filters": 24, "stride": 2, "skips": []},
+            {"kh": 1, "kw": 1, "filters": 36, "stride": 1, "skips": [0]},
+        ]
+    }
+    calls = record(MacroCNNSpace().build(arch, MNIST), MNIST)
+    ops = [c.key for c in calls if c.kind == "op"]
+    assert [c.kind for c in calls].count("unit") == len(units(MacroCNNSpace().build(arch, MNIST)))
+    assert any("avg_pool2d" in k and "T[1, 24, 8, 8]" in k for k in ops)
+    assert any(".cat|" in k and "T[1, 24, 4, 4]" in k for k in ops)  # the skip joined
+    assert any(".mean|" in k for k in ops)  # global average pooling before the classifier
+    # Same arch, same keys; another filter count, other keys.
+    assert [c.key for c in record(MacroCNNSpace().build(arch, MNIST), MNIST)] == [
+        c.key for c in calls
+    ]
+    arch["layers"][2]["filters"] = 48
+    assert {c.key for c in record(MacroCNNSpace().build(arch, MNIST), MNIST)} != {
+        c.key for c in calls
+    }
+
+
+@pytest.mark.parametrize(("name", "args", "task"), SPACES, ids=[s[0][-20:] for s in SPACES])
+def test_every_space_is_profiled_and_predicted_unseen_calls_on_demand(name, args, task):
+    space = make_space(name, args)
+    models = _models(space, task, 6)
+    lp = LatencyPredictor(runs=2)
+    assert lp.profile(models[:5], task, **FAST) > 0
+    lp.fit(models[:5], task, [1.0, 1.2, 0.9, 1.1, 1.3])  # any positive numbers fit
+    calls = record(models[5], task)
+    missing = {c.key for c in calls if c.key not in lp.table}
+    assert np.isfinite(lp.predict(models[5], task))
+    assert {c.key for c in calls} <= set(lp.table)  # the unseen ones were profiled and kept
+    assert missing or lp.profile(models[5], task) == 0
+
+
+def test_on_demand_entries_are_written_back_to_the_loaded_file(tmp_path):
+    space = MacroCNNSpace(max_layers=3)
+    models = _models(space, MNIST, 7, seed=3)
+    lp = LatencyPredictor()
+    lp.profile(models[:5], MNIST, **FAST)
+    lp.fit(models[:5], MNIST, [1.0, 2.0, 1.5, 1.2, 0.8])
+    path = lp.save(tmp_path / "lp.json")
+    loaded = LatencyPredictor.load(path)
+    loaded.runs = 2
+    known = set(loaded.table)
+    loaded.predict(models[6], MNIST)
+    new = set(loaded.table) - known
+    assert new and new <= set(json.loads(path.read_text())["table"])
+    assert LatencyPredictor.load(path).table.keys() == loaded.table.keys()
+
+
+def test_profile_space_refuses_bad_settings_with_one_line():
+    with pytest.raises(ConfigError, match="archs >= 5, runs >= 1"):
+        profile_space(MLPSpace(), (1, 8, 8), archs=3)
+    with pytest.raises(ConfigError, match="input_shape: transformer"):
+        profile_space(make_space("transformer"), (3, 8, 8), archs=5)
+    with pytest.raises(ConfigError, match="backend: 'tpu'; allowed: torch, cuda"):
+        LatencyPredictor(backend="tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_cuda_backend_without_cuda_is_one_config_error():
+    from nasbeyond.cli import main
+
+    model = MLPSpace().build(MLPSpace().sample(np.random.default_rng(0)), MNIST)
+    with pytest.raises(ConfigError, match="latency_backend: 'cuda' needs an NVIDIA GPU"):
+        measure_latency(model, MNIST.input_shape, backend="cuda")
+    with pytest.raises(ConfigError, match="backend: 'cuda' needs an NVIDIA GPU"):
+        measure_ms(model, MNIST, backend="cuda")
+    with pytest.raises(ConfigError, match="backend: 'cuda' needs an NVIDIA GPU"):
+        LatencyPredictor(backend="cuda").profile(model, MNIST)
+    assert main(["latency", "profile", "--space", "mlp", "--backend", "cuda"]) == 2
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_backend_measures_and_predicts_on_the_gpu(tmp_path):
+    space = MacroCNNSpace(max_layers=3)
+    models = _models(space, MNIST, 8)
+    median, iqr = measure_latency(models[0], MNIST.input_shape, runs=5, warmup=2, backend="cuda")
+    assert median > 0 and iqr >= 0
+    lp, within = profile_space(space, MNIST, archs=6, backend="cuda", runs=5)
+    assert lp.backend == "cuda" and 0.0 <= within <= 1.0
+    assert np.isfinite(lp.predict(models[7], MNIST)) and lp.predict(models[7], MNIST) > 0
+    assert LatencyPredictor.load(lp.save(tmp_path / "gpu.json")).backend == "cuda"
+
+
+def test_profile_and_predict_from_the_cli_then_search_with_predicted_latency(tmp_path, capsys):
     from nasbeyond.cli import main
     from nasbeyond.run import SQLiteStore
 
     path = str(tmp_path / "lp.json")
-    assert (
-        main(
-            [
-                "latency",
-                "profile",
-                "--space",
-                "mlp",
-                "--input-shape",
-                "1,8,8",
-                "--archs",
-                "6",
-                "--output",
-                path,
-            ]
-        )
-        == 0
-    )
+    profile = ["latency", "profile", "--space", USER, "--input-shape", "1,8,8"]
+    assert main([*profile, "--archs", "6", "--runs", "3", "--output", path]) == 0
     assert capsys.readouterr().out.strip() == path
-    assert (
-        main(
-            [
-                "search",
-                "--space",
-                "mlp",
-                "--dataset",
-                "digits",
-                "--epochs",
-                "1",
-                "--reward",
-                "mnasnet",
-                "--target-latency",
-                "0.05ms",
-                "--evaluator-arg",
-                f"latency_predictor={path}",
-                "--trials",
-                "3",
-                "--executor",
-                "inline",
-                "--run-dir",
-                str(tmp_path / "r"),
-            ]
-        )
-        == 0
+    arch = json.dumps(
+        {"depth": 1, "block0.width": 16, "block0.kernel": 3, "block0.downsample": False}
+        | {"hidden": 0}
     )
+    predict = ["latency", "predict", "--space", USER, "--input-shape", "1,8,8"]
+    assert main([*predict, "--arch", arch, "--predictor", path, "--measure"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("predicted ") and "measured " in out
+    assert main([*predict, "--arch", arch, "--predictor", str(tmp_path / "none.json")]) == 2
+    assert "is not a file; make one with `nasbeyond latency profile" in capsys.readouterr().err
+    mlp = ["latency", "profile", "--space", "mlp", "--input-shape", "1,8,8", "--archs", "6"]
+    assert main([*mlp, "--runs", "3", "--output", path]) == 0
+    search = ["search", "--space", "mlp", "--dataset", "digits", "--epochs", "1"]
+    search += ["--reward", "mnasnet", "--target-latency", "0.05ms", "--trials", "3"]
+    search += ["--evaluator-arg", f"latency_predictor={path}", "--executor", "inline"]
+    assert main([*search, "--run-dir", str(tmp_path / "r")]) == 0
     trials = SQLiteStore(tmp_path / "r").trials()
-    assert all(t.metrics["latency_source"] == "predicted" for t in trials)
+    assert trials and all(t.metrics["latency_source"] == "predicted" for t in trials)
     assert main(["latency", "profile", "--input-shape", "3,x"]) == 2
+    assert main(["latency", "profile", "--space", "transformer", "--vocab-size", "-1"]) == 2
