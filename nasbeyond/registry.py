@@ -40,6 +40,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "transformer": "nasbeyond.space.transformer",
         "augment-policy": "nasbeyond.augment.space",
         "randaugment": "nasbeyond.augment.space",
+        "tabular-pipeline": "nasbeyond.tabular.space",
     },
     "strategy": {
         "random": "nasbeyond.strategy._random",

@@ -23,6 +23,7 @@ SMALL_TASKS: dict[str, TaskShape] = {
     "transformer": TaskShape((16,), 3, vocab_size=16),
     "augment-policy": TaskShape((3, 12, 12), 3),
     "randaugment": TaskShape((3, 12, 12), 3),
+    "tabular-pipeline": TaskShape((5,), 3, categories=(4,)),
 }
 
 # The README's user-defined space; it exists in a source checkout, beside the package.
