@@ -1,48 +1,44 @@
-"""Augmentation throughput (images/s) on the same random images, RandAugment (N=2, M=9) and the
-published CIFAR-10 AutoAugment policy, at 32x32x3 and 224x224x3, in one run:
+"""Augmentation throughput on the same uint8 batches, RandAugment (N=2, M=9) and the published
+CIFAR-10 AutoAugment policy, at 32x32 (batch 1024) and 224x224 (batch 128), in one run:
 
-  ours-pil      nasbeyond's PIL path, one image at a time (the original algorithm)
-  ours-tensor   nasbeyond's batched tensor path, batches of 256 uint8 images, a different op and
-                magnitude per sample
-  kornia        kornia.augmentation.auto, one image per call (per-image use)
-  kornia-batch  the same on batches of 256 (kornia draws ONE op for the whole batch)
-  albumentations  an equivalent pipeline of albumentations ops on numpy HWC images
+  ours            nasbeyond's batched tensor path on uint8: a different op and magnitude per
+                  sample (per-sample randomness)
+  kornia          kornia.augmentation.auto on the same batch as float 0..1 (its input; the
+                  conversion is not timed): ONE op drawn for the whole batch
+  torchvision     torchvision.transforms.v2 on the uint8 batch, one op for the whole batch
+                  (only where it imports; its PyPI build does not import beside torch 2.13 here)
+  albumentations  an equivalent albumentations pipeline, one numpy HWC image at a time (CPU only)
 
-torchvision is left out: its PyPI build does not import beside torch 2.13 here.
-M=9 on our 0..10 scale is kornia's m=27 on its 0..30 scale (the same 90% of each range).
+On the CPU every implementation runs on one thread (torch and OpenCV) and throughput is images
+per CPU-second of this process, so other work on a shared machine does not skew the ratios; the
+implementations take turns, round by round, and each figure is the median round. On CUDA it is
+images per wall-second with the device synchronised around each call.
+M=9 on our 0..10 scale is kornia's and torchvision's 27 on their 0..30 scale (90% of each range).
 
-    python bench/augment_speed.py [--quick]
+    python bench/augment_speed.py [--quick] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save, table  # noqa: E402
 
 from nasbeyond.augment.transforms import AutoAugment, RandAugment, published_policy  # noqa: E402
 
-BATCH = 256
-
-
-def rate(fn: Callable[[], Any], n_images: int, min_s: float) -> float:
-    fn()  # warm-up
-    done, start = 0, time.perf_counter()
-    while True:
-        fn()
-        done += n_images
-        if (spent := time.perf_counter() - start) >= min_s:
-            return done / spent
+SIZES = ((32, 1024), (224, 128))
+TRANSFORMS = ("randaugment", "autoaugment-cifar10")
+PEERS = ("kornia", "torchvision", "albumentations")
 
 
 def albumentations_pipelines() -> dict[str, Any]:
@@ -118,67 +114,164 @@ def albumentations_pipelines() -> dict[str, Any]:
     return {"randaugment": randaug, "autoaugment-cifar10": A.OneOf(subs, p=1.0)}
 
 
+def _peers(device: torch.device) -> dict[str, dict[str, Callable[[], Any]] | str]:
+    """Each peer's two transforms (makers), or a line saying why the peer is left out."""
+    out: dict[str, dict[str, Callable[[], Any]] | str] = {}
+    try:
+        import kornia.augmentation.auto as KA
+
+        out["kornia"] = {
+            "randaugment": lambda: KA.RandAugment(n=2, m=27).to(device),
+            "autoaugment-cifar10": lambda: KA.AutoAugment("cifar10").to(device),
+        }
+    except ImportError as e:
+        out["kornia"] = f"kornia: not installed ({e}); pip install nasbeyond[bench]"
+    try:
+        from torchvision.transforms import v2  # type: ignore[import-untyped]
+
+        out["torchvision"] = {
+            "randaugment": lambda: v2.RandAugment(num_ops=2, magnitude=27),
+            "autoaugment-cifar10": lambda: v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10),
+        }
+    except Exception as e:  # noqa: BLE001 - a torchvision built for another torch fails in many ways
+        out["torchvision"] = f"torchvision: does not import here ({type(e).__name__}: {e})"
+    if device.type != "cpu":
+        out["albumentations"] = "albumentations: CPU only"
+    else:
+        try:
+            pipes = albumentations_pipelines()
+            out["albumentations"] = {k: (lambda p=p: p) for k, p in pipes.items()}
+        except ImportError as e:
+            out["albumentations"] = f"albumentations: not installed ({e})"
+    return out
+
+
+def _timed(fn: Callable[[], Any], device: torch.device) -> float:
+    """Seconds one call takes: CPU-seconds of this process on the CPU, wall-seconds around a
+    synchronised call on a GPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+def _rates(
+    calls: dict[str, Callable[[], Any]], n_images: int, device: torch.device, rounds: int
+) -> dict[str, float]:
+    """Images per second of each call, taking turns round by round (one warm-up round), the
+    median round each."""
+    for fn in calls.values():
+        fn()
+    spent: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            spent[name].append(_timed(fn, device))
+    return {k: n_images / max(statistics.median(v), 1e-9) for k, v in spent.items()}
+
+
+def _sizes(sizes: Sequence[Any]) -> list[tuple[int, int]]:
+    """``(size, batch)`` pairs; a bare size gets batch 1024 up to 64 pixels a side, else 128."""
+    return [
+        (int(s), 1024 if int(s) <= 64 else 128) if isinstance(s, int) else (int(s[0]), int(s[1]))
+        for s in sizes
+    ]
+
+
+def augment_table(
+    device: str | torch.device,
+    sizes: Sequence[Any] = SIZES,
+    rounds: int = 5,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """RandAugment(2, 9) and the CIFAR-10 AutoAugment policy on random uint8 batches: ours
+    (per-sample ops) against kornia and torchvision v2 (one op per batch; each only where it
+    imports) and albumentations (one image at a time; CPU only), in one run.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"`` or a torch.device.
+        sizes: ``(side, batch)`` pairs (a bare side takes batch 1024 up to 64, else 128).
+        rounds: timed rounds per implementation (the median is kept), after one warm-up.
+        seed: the images' and our transforms' seed.
+
+    Returns:
+        One dict per (transform, size): ``device``, ``transform``, ``size``, ``batch``, images
+        per second of ``ours`` and each peer (None where the peer is left out), and the ratios
+        ``ours/<peer>``. On the CPU "per second" is per CPU-second of this process (see the
+        module docstring), on CUDA per wall-second.
+    """
+    dev = torch.device(device)
+    peers = _peers(dev)
+    for why in peers.values():
+        if isinstance(why, str):
+            print(why)
+    rows: list[dict[str, Any]] = []
+    for size, batch in _sizes(sizes):
+        rng = np.random.default_rng(seed + size)
+        arrays = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+        x = torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous().to(dev)
+        floats = x.float() / 255
+        for tname in TRANSFORMS:
+            ours: torch.nn.Module = (
+                RandAugment(2, 9, seed=seed)
+                if tname == "randaugment"
+                else AutoAugment("cifar10", seed=seed)
+            )
+            calls: dict[str, Callable[[], Any]] = {"ours": lambda o=ours, x=x: o(x)}
+            for peer, makers in peers.items():
+                if isinstance(makers, str):
+                    continue
+                t = makers[tname]()
+                if peer == "kornia":
+                    calls[peer] = lambda t=t, f=floats: t(f)
+                elif peer == "torchvision":
+                    calls[peer] = lambda t=t, x=x: t(x)
+                else:
+                    calls[peer] = lambda t=t, xs=arrays: [t(image=a) for a in xs]
+            got = _rates(calls, batch, dev, rounds)
+            row: dict[str, Any] = {
+                "device": dev.type,
+                "transform": tname,
+                "size": f"{size}x{size}",
+                "batch": batch,
+                "ours": round(got["ours"]),
+            }
+            row.update({p: (round(got[p]) if p in got else None) for p in PEERS})
+            row.update(
+                {f"ours/{p}": (round(got["ours"] / got[p], 2) if p in got else None) for p in PEERS}
+            )
+            rows.append(row)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch and OpenCV")
     args = p.parse_args()
-    import kornia.augmentation.auto as KA
+    torch.set_num_threads(args.threads)
+    try:
+        import cv2
 
-    min_s = 0.5 if args.quick else 2.0
-    torch.set_num_threads(2)
-    albu = albumentations_pipelines()
-    results: dict[str, Any] = {}
-    rows = []
-    for size in (32, 224):
-        rng = np.random.default_rng(size)
-        arrays = rng.integers(0, 256, (BATCH, size, size, 3), dtype=np.uint8)
-        pils = [Image.fromarray(a) for a in arrays]
-        batch = torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
-        floats = batch.float() / 255
-        n_pil = 64 if size == 224 else BATCH
-        for tname, ours, kornia in (
-            ("randaugment", RandAugment(2, 9, seed=0), KA.RandAugment(n=2, m=27)),
-            ("autoaugment-cifar10", AutoAugment("cifar10", seed=0), KA.AutoAugment("cifar10")),
-        ):
-            n = n_pil
-            r = {
-                "ours-pil": rate(lambda o=ours, p=pils[:n]: [o(im) for im in p], n, min_s),
-                "ours-tensor": rate(lambda o=ours, b=batch: o(b), BATCH, min_s),
-                "kornia": rate(lambda k=kornia, o=floats[:1]: [k(o) for _ in range(32)], 32, min_s),
-                "kornia-batch": rate(lambda k=kornia, f=floats: k(f), BATCH, min_s),
-                "albumentations": rate(
-                    lambda a=albu[tname], xs=arrays[:n]: [a(image=x) for x in xs], n, min_s
-                ),
-            }
-            per_image_best = max(r["kornia"], r["albumentations"])  # the peers, one at a time
-            key = f"{size}x{size}"
-            results.setdefault(tname, {})[key] = r
-            rows.append(
-                [tname, key, *(round(v) for v in r.values()), r["ours-tensor"] / per_image_best]
-            )
-    head = [
-        "transform",
-        "size",
-        "ours-pil",
-        "ours-tensor",
-        "kornia",
-        "kornia-batch",
-        "albumentations",
-        "tensor / best per-image peer",
-    ]
-    print("images per second on 2 cores (higher is better)")
-    print(table(head, rows))
-    ratio = results["randaugment"]["32x32"]["ours-tensor"] / max(
-        v for k, v in results["randaugment"]["32x32"].items() if k in ("kornia", "albumentations")
+        cv2.setNumThreads(args.threads)
+    except ImportError:
+        pass
+    rows = augment_table(args.device, rounds=3 if args.quick else 7)
+    unit = "CPU-second, 1 thread each" if args.device == "cpu" else "second"
+    print(
+        f"images per {unit} (higher is better); ours draws per sample, the batched peers per batch"
     )
-    print(f"RandAugment at 32x32: ours-tensor is {ratio:.1f}x the best per-image peer (target 3x)")
-    # {"SIZE": {"IMPL": img/s}} for RandAugment, as the issue asks, and both transforms in full
-    out = {
-        **results["randaugment"],
-        "autoaugment-cifar10": results["autoaugment-cifar10"],
-        "ratio_32": ratio,
-    }
-    print(f"saved {save('augment_speed', out)}")
+    head = list(rows[0])
+    print(table(head, [[r[k] if r[k] is not None else "-" for k in head] for r in rows]))
+    name = "augment_speed_quick" if args.quick else "augment_speed"
+    if args.device != "cpu":
+        name += f"_{torch.device(args.device).type}"
+    print(f"saved {save(name, {'rows': rows, 'threads': args.threads})}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,7 @@ BatchFn = Callable[
 ]
 MatrixFn = Callable[[float, int, int], Matrix]
 ValueFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LutFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,17 @@ class Op:
             an output position to its input position (pixel centres at +0.5).
         values: ``values(levels, signs) -> values`` on (B,) float64 tensors, replacing the
             linear map (for ops whose argument is a whole number).
+        lut: optional, for point ops (each output pixel a function of its own value, its
+            sample's value and its sample's statistics): ``lut(x, values) -> tables``, ``x`` the
+            (B, C, H, W) uint8 samples, ``tables`` (B, C, 256) or (B, 1, 256) on the 0..255
+            scale, whole numbers, the output of each input level. uint8 batches then take one
+            table lookup for all such samples of a batch, whatever their op (``batch`` still
+            serves float batches). ``pointwise_lut(batch)`` builds it for ops that read no
+            statistics.
+        batch_u8: optional ``batch_u8(x, values, gen, pair) -> y`` on uint8 samples and
+            partners, returning uint8 equal to ``batch``'s result rounded (integer arithmetic
+            where ``batch`` would convert to float: Invert, Posterize, Cutout). ``x`` is the
+            batch's own working copy: the kernel may write into it and return it.
         magnitude_free: the op ignores its level (AutoContrast, Equalize, Invert, Identity).
         pairs: the op blends each sample with a partner from the batch (SamplePairing).
 
@@ -100,6 +113,8 @@ class Op:
     values: ValueFn | None = None
     magnitude_free: bool = False
     pairs: bool = False
+    lut: LutFn | None = None
+    batch_u8: BatchFn | None = None
 
     def __post_init__(self) -> None:
         at = f"augment op {self.name!r}"
@@ -110,7 +125,8 @@ class Op:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise ConfigError(f"{at}: {field} is {v!r}; allowed: a finite number")
         if self.matrix is not None:
-            if self.pil is not None or self.batch is not None or self.pairs:
+            pixel_fns = (self.pil, self.batch, self.lut, self.batch_u8)
+            if self.pairs or any(f is not None for f in pixel_fns):
                 raise ConfigError(
                     f"{at}: a geometric op gives matrix only; allowed: matrix, or pil and batch"
                 )
@@ -122,8 +138,10 @@ class Op:
                 f"{at}: functions given: {', '.join(given) or 'none'}; allowed: two functions, "
                 "pil and batch (a pixel op), or matrix alone (a geometric op)"
             )
-        if self.values is not None and not callable(self.values):
-            raise ConfigError(f"{at}: values is {self.values!r}; allowed: a function or None")
+        for field in ("values", "lut", "batch_u8"):
+            fn = getattr(self, field)
+            if fn is not None and not callable(fn):
+                raise ConfigError(f"{at}: {field} is {fn!r}; allowed: a function or None")
 
     @property
     def where(self) -> str:
@@ -292,43 +310,96 @@ def _float_axes(mats: torch.Tensor, width: int, height: int) -> tuple[np.ndarray
     return positions(2, 1, 0, width), positions(5, 4, 3, height)
 
 
+def _scratch(key: str, shape: tuple[int, ...], dtype: torch.dtype, device: Any) -> torch.Tensor:
+    """A scratch tensor of ``shape`` kept between calls (one per thread, key, dtype and device),
+    so that the intermediates of a batch cost no fresh allocation (page faults on the CPU,
+    allocator traffic on a GPU). Its contents are undefined; it is never handed to a caller."""
+    store: dict[tuple[str, torch.dtype, torch.device], torch.Tensor]
+    store = _SCRATCH.__dict__.setdefault("store", {})
+    n, k = math.prod(shape), (key, dtype, torch.device(device))
+    buf = store.get(k)
+    if buf is None or buf.numel() < n:
+        buf = store[k] = torch.empty(n, dtype=dtype, device=device)
+    return buf[:n].view(shape)
+
+
+_SCRATCH = threading.local()
+
+
+def _fixed_axis(
+    start: torch.Tensor,
+    per_row: torch.Tensor,
+    per_col: torch.Tensor,
+    width: int,
+    height: int,
+    limit: int,
+    device: Any,
+) -> torch.Tensor:
+    """One axis of PIL's affine_fixed: ``(start + y * per_row + x * per_col) >> 16`` clipped to
+    ``0..limit``, from (B,) int64 16.16 coefficients on the CPU. An axis that does not depend on
+    x (or y) stays (B, H, 1) (or (B, 1, W)), so shears and axis-aligned maps cost a fraction of a
+    full (B, H, W) pass. Computed in int32 when every partial sum fits (|start| + |per_row| * H
+    + |per_col| * W < 2**31 bounds them all), else int64."""
+    bound = int((start.abs() + per_row.abs() * height + per_col.abs() * width).max())
+    dtype = torch.int32 if bound < 2**31 else torch.int64
+    t = start.to(device, dtype).view(-1, 1, 1)
+    if bool((per_row != 0).any()):
+        ys = torch.arange(height, device=device, dtype=dtype).view(1, height, 1)
+        t = t + ys * per_row.to(device, dtype).view(-1, 1, 1)
+    if bool((per_col != 0).any()):
+        xs = torch.arange(width, device=device, dtype=dtype).view(1, 1, width)
+        t = t + xs * per_col.to(device, dtype).view(-1, 1, 1)
+    return t.bitwise_right_shift_(16).clamp_(0, limit)  # >> is floor division on signed ints
+
+
+def _engine_index(
+    mats: torch.Tensor, kind: int, width: int, height: int, device: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded rows (B, H, 1) or (B, H, W) and columns (B, 1, W) or (B, H, W), int32 or int64,
+    of one engine's samples."""
+    if kind == FIXED:
+        a = fixed_coefficients(mats).unbind(1)
+        # + 65536 moves the result one pixel on, into the padded image, exactly:
+        # (v + 65536) >> 16 == (v >> 16) + 1
+        col = _fixed_axis(a[2] + 65536, a[1], a[0], width, height, width + 1, device)
+        row = _fixed_axis(a[5] + 65536, a[4], a[3], width, height, height + 1, device)
+        return row, col
+    axes = scale_axes if kind == SCALE else _float_axes
+    cols, rows = (torch.from_numpy(v + 1).to(device) for v in axes(mats, width, height))
+    if kind == SCALE:
+        return rows.unsqueeze(2), cols.unsqueeze(1)
+    return rows, cols
+
+
 def _padded_index(
-    mats: torch.Tensor, width: int, height: int, device: torch.device | str
+    mats: torch.Tensor,
+    width: int,
+    height: int,
+    device: torch.device | str,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, H, W) int64: where each output pixel reads in the image padded by one fill pixel on
-    every side (index 0 is fill), so sampling is one gather with no masks."""
+    every side (index 0 is fill), so sampling is one gather with no masks. Written into ``out``
+    when given (contiguous (B, H, W) int64)."""
     mats = mats.to(torch.float64).cpu()
     kind = sampling_engine(mats, width, height)
-    w2 = width + 2
-    out: torch.Tensor | None = None
+    if out is None:
+        out = torch.empty((len(mats), height, width), dtype=torch.long, device=device)
     for k in (SCALE, FIXED, FLOAT):
-        sel = kind == k
-        if not bool(sel.any()):
+        where = torch.nonzero(kind == k).squeeze(1)
+        if len(where) == 0:
             continue
-        if k == FIXED:
-            a = fixed_coefficients(mats[sel]).to(device).view(-1, 6, 1, 1).unbind(1)
-            xs = torch.arange(width, device=device).view(1, 1, width)
-            ys = torch.arange(height, device=device).view(1, height, 1)
-            # + 65536 moves the result one pixel on, into the padded image, exactly:
-            # (v + 65536) >> 16 == (v >> 16) + 1, and >> on int64 is floor division
-            col = ((a[2] + 65536 + ys * a[1]) + xs * a[0]).bitwise_right_shift_(16)
-            row = ((a[5] + 65536 + ys * a[4]) + xs * a[3]).bitwise_right_shift_(16)
-            col.clamp_(0, width + 1)
-            idx = row.clamp_(0, height + 1).mul_(w2).add_(col)
+        first, last = int(where[0]), int(where[-1])
+        dst = out[first : last + 1] if last - first + 1 == len(where) else None
+        row, col = _engine_index(mats[where], k, width, height, device)
+        if row.dtype == col.dtype == torch.int32 and (height + 2) * (width + 2) < 2**31:
+            idx = torch.add(col, row.mul_(width + 2))  # int32, then one widening copy below
         else:
-            axes = scale_axes if k == SCALE else _float_axes
-            cols, rows = (
-                torch.from_numpy(v + 1).to(device) for v in axes(mats[sel], width, height)
-            )
-            if k == SCALE:
-                cols, rows = cols.unsqueeze(1), rows.unsqueeze(2)
-            idx = (rows * w2 + cols).expand(-1, height, width)
-        if bool(sel.all()):
-            return idx
-        if out is None:
-            out = torch.empty((len(mats), height, width), dtype=torch.long, device=device)
-        out[sel.to(device)] = idx
-    assert out is not None  # every sample has an engine
+            idx = torch.add(col.long(), row.long(), alpha=width + 2)
+        if dst is not None:
+            dst.copy_(idx.expand(-1, height, width))
+        else:
+            out.index_copy_(0, where.to(device), idx.expand(-1, height, width).long())
     return out
 
 
@@ -354,14 +425,24 @@ def source_pixels(
     return ix.masked_fill_(outside, -1), iy.masked_fill_(outside, -1)
 
 
-def warp(x: torch.Tensor, mats: torch.Tensor, fill: float = FILL) -> torch.Tensor:
+def warp(
+    x: torch.Tensor, mats: torch.Tensor, fill: float = FILL, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Nearest sampling of a (B, C, H, W) batch through each sample's (B, 6) output -> input
     matrix, exactly as PIL samples it; pixels mapped outside take ``fill``. Same dtype and
-    device out."""
+    device out (into ``out``, contiguous like ``x``, when given: it may be ``x`` itself). One
+    gather for the whole batch, whatever mix of maps it holds."""
     b, c, h, w = x.shape
-    idx = _padded_index(mats, w, h, x.device).view(b, 1, h * w).expand(-1, c, -1)
-    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), value=fill)
-    return padded.view(b, c, -1).gather(2, idx).view_as(x)
+    flat_idx = _scratch("warp_idx", (b, 1, h * w), torch.int64, x.device)
+    _padded_index(mats, w, h, x.device, out=flat_idx.view(b, h, w))
+    padded = _scratch("warp", (b, c, h + 2, w + 2), x.dtype, x.device)
+    for border in (padded[:, :, 0], padded[:, :, -1], padded[:, :, :, 0], padded[:, :, :, -1]):
+        border.fill_(fill)
+    padded[:, :, 1:-1, 1:-1].copy_(x)
+    if out is None:
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    torch.gather(padded.view(b, c, -1), 2, flat_idx.expand(-1, c, -1), out=out.view(b, c, -1))
+    return out
 
 
 def _warp_pil(img: Image.Image, matrix: Matrix) -> Image.Image:
@@ -374,8 +455,10 @@ def _affine_matrices(op: Op, values: torch.Tensor, width: int, height: int) -> t
     """(B, 6) float64 matrices, each from the row's scalar function so that a batch and a single
     image get bit-identical coefficients."""
     assert op.matrix is not None  # only geometric rows reach here
-    rows = [op.matrix(v, width, height) for v in values.tolist()]
-    return torch.tensor(rows, dtype=torch.float64).view(len(rows), 6)
+    # one call per distinct value (RandAugment's batches hold two: +-M)
+    distinct, where = torch.unique(values.cpu().double(), return_inverse=True)
+    rows = [op.matrix(v, width, height) for v in distinct.tolist()]
+    return torch.tensor(rows, dtype=torch.float64).view(len(rows), 6)[where]
 
 
 # -- the geometric rows: output position -> input position ------------------------------------
@@ -545,6 +628,245 @@ def _identity(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> tor
     return x
 
 
+# On the CPU a route runs over chunks of samples whose intermediates (int32 keys, float32
+# blends, int64 indices) fit in about 1 MiB, so each pass reads what the last one left in cache;
+# at 224x224 that halves the time of a memory-bound chain. GPUs take the whole route at once.
+CPU_CHUNK_BYTES = 1 << 20
+
+
+def _chunk_len(x: torch.Tensor, bytes_per_value: int) -> int:
+    """Samples per chunk for intermediates of ``bytes_per_value`` per pixel value."""
+    if x.device.type != "cpu":
+        return max(1, len(x))
+    return max(1, CPU_CHUNK_BYTES // max(1, x[0].numel() * bytes_per_value))
+
+
+def _chunks(start: int, stop: int, size: int) -> list[slice]:
+    return [slice(a, min(a + size, stop)) for a in range(start, stop, size)]
+
+
+def chunked(kernel: BatchFn) -> BatchFn:
+    """A uint8 kernel (``Op.batch_u8``) that draws no random numbers, run chunk by chunk on the
+    CPU (see ``CPU_CHUNK_BYTES``), each chunk's result written back into ``x``; whole on other
+    devices. Same result, less memory traffic."""
+
+    def run(
+        x: torch.Tensor, values: torch.Tensor, gen: Any, pair: torch.Tensor | None
+    ) -> torch.Tensor:
+        k = _chunk_len(x, 8)
+        if k >= len(x):
+            return kernel(x, values, gen, pair)
+        for sl in _chunks(0, len(x), k):  # results back into x, as batch_u8 may
+            res = kernel(x[sl], values[sl], gen, None if pair is None else pair[sl])
+            if res.data_ptr() != x[sl].data_ptr():
+                x[sl] = res
+        return x
+
+    run.__qualname__ = getattr(kernel, "__qualname__", "kernel")
+    return run
+
+
+# -- the pixel rows, uint8 side: tables for point ops, integer kernels --------------------------
+# A point op's table is its float function run on the 256 grey levels, so the two cannot
+# disagree; the ops that read statistics (the mean grey, the extremes, the histogram) take them
+# from the uint8 samples first.
+
+_LEVELS = torch.arange(256, dtype=torch.float32)
+
+
+def _levels(n: int, device: Any) -> torch.Tensor:
+    """The 256 grey levels as a (n, 1, 1, 256) float32 batch of one-row "images"."""
+    return _LEVELS.to(device).view(1, 1, 1, 256).expand(n, 1, 1, 256)
+
+
+def pointwise_lut(batch: BatchFn) -> LutFn:
+    """The ``lut`` of a pixel op whose ``batch`` maps each pixel by its value alone (and its
+    sample's value): ``batch`` run once on the 256 grey levels of each sample.
+
+    Args:
+        batch: the op's float function (see ``Op``); it must read no image statistics.
+
+    Returns:
+        ``lut(x, values) -> (B, 1, 256)`` tables.
+    """
+
+    def lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        return batch(_levels(len(x), x.device), values, None, None).reshape(len(x), 1, 256)
+
+    lut.__qualname__ = f"pointwise_lut({getattr(batch, '__qualname__', 'batch')})"
+    return lut
+
+
+def _gray_f32(f: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``_gray`` of whole-number float32 samples (B, 3, H, W) into ``out`` (B, 1, H, W): PIL's
+    16-bit fixed-point luma. Every product and partial sum is a whole number under 2**24, so
+    float32 holds it exactly, and the / 65536 is exact too."""
+    torch.mul(f[:, 0:1], 19595, out=out)
+    out.add_(f[:, 1:2], alpha=38470).add_(f[:, 2:3], alpha=7471).add_(0x8000)
+    return out.mul_(1.0 / 65536).floor_()
+
+
+def _contrast_lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """ImageEnhance.Contrast's table: blend with ``int(mean + 0.5)`` of the grey image (its
+    pixel sum exact in float64, chunk by chunk on the CPU)."""
+    b, c, h, w = x.shape
+    sums = torch.empty(b, dtype=torch.float64, device=x.device)
+    for sl in _chunks(0, b, _chunk_len(x, 4)):
+        part = x[sl]
+        if c == 1:
+            sums[sl] = part.sum(dim=(1, 2, 3), dtype=torch.float64)
+            continue
+        gray = _scratch("gray_f", (len(part), 1, h, w), torch.float32, x.device)
+        _gray_f32(_float_scratch("a", part), gray)
+        sums[sl] = gray.sum(dim=(1, 2, 3), dtype=torch.float64)
+    m = torch.floor(sums / (h * w) + 0.5).to(torch.float32).view(-1, 1, 1, 1)
+    levels = _levels(b, x.device)
+    return _blend(levels, m.expand_as(levels), values).reshape(b, 1, 256)
+
+
+def _autocontrast_lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """ImageOps.autocontrast's table per sample and channel, from the channel's extremes."""
+    b, c = x.shape[:2]
+    flat = x.reshape(b * c, -1)
+    lo, hi = flat.amin(dim=1, keepdim=True).double(), flat.amax(dim=1, keepdim=True).double()
+    scale = torch.full_like(lo, 255.0) / (hi - lo).clamp(min=1)  # see _autocontrast
+    offset = -lo * scale
+    levels = torch.arange(256, dtype=torch.float64, device=x.device)
+    lut = torch.trunc(levels * scale + offset).clamp_(0, 255)
+    return torch.where(hi > lo, lut, levels).view(b, c, 256)
+
+
+def _histograms(x: torch.Tensor) -> torch.Tensor:
+    """(B * C, 256) int64 counts of each grey level per sample and channel: a bincount of the
+    levels offset by 256 per channel (chunk by chunk on the CPU)."""
+    b, c = x.shape[:2]
+    hist = torch.empty(b * c, 256, dtype=torch.int64, device=x.device)
+    for sl in _chunks(0, b, _chunk_len(x, 4)):
+        n = sl.stop - sl.start
+        keys = _scratch("hist", (n, *x.shape[1:]), torch.int32, x.device).copy_(x[sl])
+        keys.add_(_channel_offsets(n * c, x.device).view(n, c, 1, 1))
+        counts = torch.bincount(keys.view(-1), minlength=n * c * 256)
+        hist[sl.start * c : sl.stop * c] = counts.view(n * c, 256)
+    return hist
+
+
+def _channel_offsets(n: int, device: Any) -> torch.Tensor:
+    return torch.arange(0, n * 256, 256, dtype=torch.int32, device=device)
+
+
+def _equalize_lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """ImageOps.equalize's integer table per sample and channel (see ``_equalize``)."""
+    b, c, h, w = x.shape
+    hist = _histograms(x)
+    last = 255 - torch.argmax((hist.flip(1) > 0).long(), dim=1)  # highest used level
+    step = (h * w - hist.gather(1, last.unsqueeze(1)).squeeze(1)) // 255
+    csum = torch.cumsum(hist, 1) - hist
+    lut = ((step.unsqueeze(1) // 2 + csum) // step.clamp(min=1).unsqueeze(1)).clamp(max=255)
+    levels = torch.arange(256, device=x.device).expand_as(lut)
+    return torch.where((step == 0).unsqueeze(1), levels, lut).view(b, c, 256)
+
+
+def apply_luts(
+    x: torch.Tensor, tables: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Look each pixel of uint8 samples up in its sample's and channel's table.
+
+    Args:
+        x: (B, C, H, W) uint8.
+        tables: (B, C, 256) uint8 on ``x``'s device.
+        out: where to write, contiguous, like ``x`` (may be ``x`` itself); a new tensor if
+            None.
+
+    Returns:
+        (B, C, H, W) uint8: one index_select over the whole batch.
+    """
+    b, c = x.shape[:2]
+    keys = _scratch("lut", x.shape, torch.int32, x.device).copy_(x)
+    keys.add_(_channel_offsets(b * c, x.device).view(b, c, 1, 1))
+    flat = tables.reshape(-1)
+    if out is None:
+        return flat.index_select(0, keys.view(-1)).view_as(x)
+    torch.index_select(flat, 0, keys.view(-1), out=out.view(-1))
+    return out
+
+
+def _invert_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
+    return torch.bitwise_not(x)  # 255 - x on uint8
+
+
+def _posterize_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
+    # keeping the top bits is (x >> s) << s
+    bits = values.long()
+    mask = torch.full_like(bits, 255).bitwise_left_shift_(8 - bits).bitwise_and_(255)
+    return torch.bitwise_and(x, mask.to(x.device, torch.uint8).view(-1, 1, 1, 1))
+
+
+def _cutout_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
+    """``_cutout`` on uint8, in place: the holes' pixel positions listed (at most side**2 a
+    sample and channel) and filled in one index_fill, so the cost follows the holes' area."""
+    b, c, h, w = x.shape
+    side = torch.round(values.cpu() * min(h, w)).long()
+    cy, cx = cutout_centres(b, h, w, gen)
+    longest = int(side.max()) if b else 0
+    if longest <= 0:
+        return x
+    steps = torch.arange(longest)
+    within = steps < side.view(b, 1)
+    rows = (cy - torch.div(side, 2, rounding_mode="floor")).view(b, 1) + steps
+    cols = (cx - torch.div(side, 2, rounding_mode="floor")).view(b, 1) + steps
+    row_ok, col_ok = within & (rows >= 0) & (rows < h), within & (cols >= 0) & (cols < w)
+    keep = (row_ok.view(b, 1, -1, 1) & col_ok.view(b, 1, 1, -1)).expand(b, c, -1, -1)
+    planes = torch.arange(b * c).view(b, c, 1, 1) * (h * w)
+    where = planes + (rows.view(b, 1, -1, 1) * w + cols.view(b, 1, 1, -1))
+    out = x if x.is_contiguous() else x.contiguous()
+    out.view(-1).index_fill_(0, where[keep].to(x.device), FILL)
+    return out
+
+
+def _float_scratch(key: str, x: torch.Tensor) -> torch.Tensor:
+    """``x`` as float32 on the 0..255 scale, in a scratch buffer."""
+    return _scratch(key, x.shape, torch.float32, x.device).copy_(x)
+
+
+def _blend_u8(a: torch.Tensor, b: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``_blend`` for whole-number float32 ``a`` (a scratch, overwritten) and ``b``
+    (broadcastable): the same float32 operations in the same order, in place; uint8 out."""
+    f = factor.to(a.device, torch.float32).view(-1, 1, 1, 1)
+    a.sub_(b).mul_(f).add_(b).clamp_(0, 255)
+    return a.to(torch.uint8)  # truncation is floor on 0..255
+
+
+def _color_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
+    if x.shape[1] == 1:
+        return x  # the grey of a grey image is itself: any blend of the two is too
+    f = _float_scratch("a", x)
+    gray = _scratch("gray_f", (len(x), 1, *x.shape[2:]), torch.float32, x.device)
+    return _blend_u8(f, _gray_f32(f, gray), values)
+
+
+def _sample_pairing_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
+    # PIL's blend(img, pair, v) is pair + ... see _sample_pairing: a = pair, b = x
+    return _blend_u8(_float_scratch("a", pair), _float_scratch("b", x), values)
+
+
+def _sharpness_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
+    """``_sharpness`` on uint8. The SMOOTH value is ``(S + 4 c) / 13 + 0.5`` (S the 3x3 sum, c
+    the centre) truncated; its exact value is never within 1/26 of a whole number, and PIL's
+    float32 sums err by under 1e-3, so whole-number sums (exact in float32, from one 3x3 sum
+    pooling) scaled once give PIL's pixels."""
+    b, c, h, w = x.shape
+    if h < 3 or w < 3:
+        return x
+    f = _float_scratch("a", x)
+    deg = _float_scratch("b", x)
+    rows = _scratch("rows", (b, c, h, w - 2), torch.float32, x.device)
+    torch.add(f[..., :-2], f[..., 1:-1], out=rows).add_(f[..., 2:])  # 3 along each row
+    inner = deg[:, :, 1:-1, 1:-1]
+    inner.copy_(rows[:, :, :-2]).add_(rows[:, :, 1:-1]).add_(rows[:, :, 2:])
+    inner.add_(f[:, :, 1:-1, 1:-1], alpha=4).mul_(1.0 / 13).add_(0.5).trunc_()
+    return _blend_u8(f, deg, values)
+
+
 # -- the pixel rows, PIL side ----------------------------------------------------------------
 
 
@@ -594,18 +916,21 @@ for _op in (
         "AutoContrast",
         pil=lambda img, v, rng, pair: ImageOps.autocontrast(img),
         batch=_autocontrast,
+        lut=_autocontrast_lut,
         magnitude_free=True,
     ),
     Op(
         "Invert",
         pil=lambda img, v, rng, pair: ImageOps.invert(img),
         batch=_invert,
+        batch_u8=_invert_u8,
         magnitude_free=True,
     ),
     Op(
         "Equalize",
         pil=lambda img, v, rng, pair: ImageOps.equalize(img),
         batch=_equalize,
+        lut=_equalize_lut,
         magnitude_free=True,
     ),
     Op(
@@ -615,6 +940,7 @@ for _op in (
         pil=lambda img, v, rng, pair: ImageOps.solarize(img, int(v)),
         batch=_solarize,
         values=_solarize_values,
+        lut=pointwise_lut(_solarize),
     ),
     Op(
         "Posterize",
@@ -623,13 +949,54 @@ for _op in (
         pil=lambda img, v, rng, pair: ImageOps.posterize(img, int(v)),
         batch=_posterize,
         values=_posterize_values,
+        batch_u8=_posterize_u8,
     ),
-    Op("Contrast", 1.0, 1.9, True, pil=_enhance_pil("Contrast"), batch=_contrast),
-    Op("Color", 1.0, 1.9, True, pil=_enhance_pil("Color"), batch=_color),
-    Op("Brightness", 1.0, 1.9, True, pil=_enhance_pil("Brightness"), batch=_brightness),
-    Op("Sharpness", 1.0, 1.9, True, pil=_enhance_pil("Sharpness"), batch=_sharpness),
-    Op("Cutout", 0.0, 0.2, pil=_cutout_pil, batch=_cutout),
-    Op("SamplePairing", 0.0, 0.4, pil=_sample_pairing_pil, batch=_sample_pairing, pairs=True),
+    Op(
+        "Contrast",
+        1.0,
+        1.9,
+        True,
+        pil=_enhance_pil("Contrast"),
+        batch=_contrast,
+        lut=_contrast_lut,
+    ),
+    Op(
+        "Color",
+        1.0,
+        1.9,
+        True,
+        pil=_enhance_pil("Color"),
+        batch=_color,
+        batch_u8=chunked(_color_u8),
+    ),
+    Op(
+        "Brightness",
+        1.0,
+        1.9,
+        True,
+        pil=_enhance_pil("Brightness"),
+        batch=_brightness,
+        lut=pointwise_lut(_brightness),
+    ),
+    Op(
+        "Sharpness",
+        1.0,
+        1.9,
+        True,
+        pil=_enhance_pil("Sharpness"),
+        batch=_sharpness,
+        batch_u8=chunked(_sharpness_u8),
+    ),
+    Op("Cutout", 0.0, 0.2, pil=_cutout_pil, batch=_cutout, batch_u8=_cutout_u8),
+    Op(
+        "SamplePairing",
+        0.0,
+        0.4,
+        pil=_sample_pairing_pil,
+        batch=_sample_pairing,
+        pairs=True,
+        batch_u8=chunked(_sample_pairing_u8),
+    ),
 ):
     register_op(_op)
 
@@ -694,6 +1061,18 @@ def from_255(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return (y / 255.0).to(like.dtype)
 
 
+# the routes a sample takes through apply_batch, in the order its sort puts them
+_SKIP, _LUT, _WARP, _OWN = 0, 1, 2, 3
+
+
+def _route(op: Op, u8: bool) -> int:
+    if op.batch is _identity:
+        return _SKIP
+    if op.matrix is not None:
+        return _WARP
+    return _LUT if u8 and op.lut is not None else _OWN
+
+
 def apply_batch(
     x: torch.Tensor,
     ops: torch.Tensor,
@@ -706,9 +1085,16 @@ def apply_batch(
     """Per-sample ops on a batch: sample i gets op ``names[ops[i]]`` at ``levels[i]`` with sign
     ``signs[i]`` when ``apply[i]``.
 
-    Samples are grouped by op (one sort), so each op runs once per batch on its samples only;
-    uint8 batches are converted to float one group at a time, and geometric ops move pixels in
-    the batch's own dtype.
+    One stable sort puts the samples in routes, and within a route by op; each route then runs
+    once on its samples, with their own magnitudes as (n,) tensors, whatever mix of ops they
+    drew (no per-sample Python):
+
+    - point ops on uint8 (rows with a ``lut``: AutoContrast, Equalize, Solarize, Contrast,
+      Brightness): one (n, C, 256) table per sample and channel, then ONE lookup for all of
+      them;
+    - geometric ops (rows with a ``matrix``): one (n, 6) matrix stack and ONE gather;
+    - the rest by op: uint8 kernels (``batch_u8``: integer Invert, Posterize, Cutout; float32
+      blends for Color, Sharpness, SamplePairing in scratch buffers) or the float function.
 
     Args:
         x: (B, C, H, W) uint8 (0..255) or float (0..1), any device.
@@ -728,32 +1114,80 @@ def apply_batch(
     if x.dtype != torch.uint8 and not x.is_floating_point():
         raise ConfigError(f"augment: images must be uint8 (0..255) or float (0..1), got {x.dtype}")
     rows = [lookup_op(n) for n in names]
-    active = torch.nonzero(apply).squeeze(1)
-    keys = ops[active]
+    u8 = x.dtype == torch.uint8
+    route = [_route(op, u8) for op in rows]
+    ranked = sorted(range(len(rows)), key=lambda i: (route[i], i))
+    key_of = torch.zeros(len(rows), dtype=torch.long)
+    for rank, i in enumerate(ranked):
+        key_of[i] = 0 if route[i] == _SKIP else rank + 1
+    keys = torch.where(apply.cpu().bool(), key_of[ops.cpu().long()], 0)
     order = torch.argsort(keys, stable=True)
-    active, keys = active[order], keys[order]
-    counts = torch.bincount(keys, minlength=len(names)).tolist()
-    groups = torch.split(active, counts)
-    perm = None
-    out = x.clone()
-    h, w = x.shape[2:]
-    for op, idx in zip(rows, groups, strict=True):
-        if len(idx) == 0 or op.batch is _identity:
-            continue  # nothing to change: skip the copy
-        vals = op_values(op.name, levels[idx].double(), signs[idx].double())
-        idx_d = idx.to(x.device)
-        if op.matrix is not None:
-            fill = FILL if x.dtype == torch.uint8 else FILL / 255
-            out[idx_d] = warp(x[idx_d], _affine_matrices(op, vals, w, h), fill)
+    counts = torch.bincount(keys, minlength=len(rows) + 1).tolist()
+    if counts[0] == len(x):
+        return x.clone()
+    levels, signs = levels.cpu().double(), signs.cpu().double()
+    order_d = order.to(x.device)
+    b, c, h, w = x.shape
+    # the batch in sorted order: every op's samples are a contiguous slice, rewritten in place
+    xs = torch.index_select(x, 0, order_d, out=_scratch("sorted", x.shape, x.dtype, x.device))
+    perm: torch.Tensor | None = None
+    start = counts[0]
+    for kind in (_LUT, _WARP, _OWN):
+        members = [
+            (rows[i], n) for i, n in zip(ranked, counts[1:], strict=True) if route[i] == kind
+        ]
+        total = sum(n for _, n in members)
+        if total == 0:
             continue
-        pair = None
-        if op.pairs:  # partners: one shuffle of the whole batch, shared by such ops
-            if perm is None:
-                perm = torch.randperm(len(x), generator=gen).to(x.device)
-            pair = to_255(x[perm[idx_d]])
-        assert op.batch is not None  # Op checks that a pixel row has both functions
-        res = op.batch(to_255(x[idx_d]), vals.to(x.device), gen, pair)
-        out[idx_d] = from_255(res, x)
+        pieces: list[tuple[Op, slice, torch.Tensor]] = []
+        for op, n in members:
+            if n:
+                sel = order[start : start + n]
+                vals = op_values(op.name, levels[sel], signs[sel])
+                pieces.append((op, slice(start, start + n), vals))
+            start += n
+        first = pieces[0][1].start
+        if kind == _LUT:
+            tables = torch.cat(
+                [
+                    op.lut(xs[part], vals.to(x.device)).to(torch.uint8).expand(-1, c, 256)
+                    for op, part, vals in pieces
+                    if op.lut is not None
+                ]
+            )
+            for sl in _chunks(first, start, _chunk_len(x, 4)):
+                chunk = xs[sl]
+                apply_luts(chunk, tables[sl.start - first : sl.stop - first], out=chunk)
+        elif kind == _WARP:
+            mats = torch.cat([_affine_matrices(op, vals, w, h) for op, _, vals in pieces])
+            # at least 8 a chunk: each call has some fixed cost on the host
+            for sl in _chunks(first, start, max(8, _chunk_len(x, 8))):
+                chunk = xs[sl]
+                warp(
+                    chunk,
+                    mats[sl.start - first : sl.stop - first],
+                    FILL if u8 else FILL / 255,
+                    out=chunk,
+                )
+        else:
+            for op, part, vals in pieces:
+                pair = None
+                if op.pairs:  # partners: one shuffle of the whole batch, shared by such ops
+                    if perm is None:
+                        perm = torch.randperm(b, generator=gen).to(x.device)
+                    pair = x.index_select(0, perm[order_d[part]])
+                vals_d = vals.to(x.device)
+                if u8 and op.batch_u8 is not None:
+                    res = op.batch_u8(xs[part], vals_d, gen, pair)
+                else:
+                    assert op.batch is not None  # Op checks that a pixel row has both functions
+                    p255 = None if pair is None else to_255(pair)
+                    res = from_255(op.batch(to_255(xs[part]), vals_d, gen, p255), x)
+                if res.data_ptr() != xs[part].data_ptr():
+                    xs[part].copy_(res)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(b)
+    out = xs.index_select(0, inverse.to(x.device))
     return out
 
 
