@@ -352,23 +352,53 @@ def _fixed_axis(
     return t.bitwise_right_shift_(16).clamp_(0, limit)  # >> is floor division on signed ints
 
 
-def _engine_index(
-    mats: torch.Tensor, kind: int, width: int, height: int, device: Any
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Padded rows (B, H, 1) or (B, H, W) and columns (B, 1, W) or (B, H, W), int32 or int64,
-    of one engine's samples."""
-    if kind == FIXED:
-        a = fixed_coefficients(mats).unbind(1)
-        # + 65536 moves the result one pixel on, into the padded image, exactly:
-        # (v + 65536) >> 16 == (v >> 16) + 1
-        col = _fixed_axis(a[2] + 65536, a[1], a[0], width, height, width + 1, device)
-        row = _fixed_axis(a[5] + 65536, a[4], a[3], width, height, height + 1, device)
-        return row, col
-    axes = scale_axes if kind == SCALE else _float_axes
-    cols, rows = (torch.from_numpy(v + 1).to(device) for v in axes(mats, width, height))
-    if kind == SCALE:
-        return rows.unsqueeze(2), cols.unsqueeze(1)
-    return rows, cols
+def _scale_plan(mats: torch.Tensor, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImagingScaleAffine's padded input rows (B, H) and columns (B, W) as int64 tensors."""
+    cols, rows = scale_axes(mats, width, height)
+    return torch.from_numpy(rows + 1), torch.from_numpy(cols + 1)
+
+
+def _index_into(
+    mats: torch.Tensor,
+    kind: torch.Tensor,
+    fixed: torch.Tensor,
+    width: int,
+    height: int,
+    out: torch.Tensor,
+) -> None:
+    """Write the padded source index of B samples into ``out`` (B, H, W) int64, from the
+    host-side plan: the (B, 6) float64 matrices, each sample's engine and its 16.16
+    coefficients (see ``_padded_index``)."""
+    device, w2 = out.device, width + 2
+    kinds = kind.tolist()
+    for k in sorted(set(kinds)):
+        where = [i for i, v in enumerate(kinds) if v == k]
+        whole = len(where) == len(kinds)
+        dst = (
+            out
+            if whole
+            else torch.empty((len(where), height, width), dtype=out.dtype, device=device)
+        )
+        sel = torch.tensor(where)
+        if k == FIXED:
+            a = fixed[sel].unbind(1)
+            # + 65536 moves the result one pixel on, into the padded image, exactly:
+            # (v + 65536) >> 16 == (v >> 16) + 1
+            col = _fixed_axis(a[2] + 65536, a[1], a[0], width, height, width + 1, device)
+            row = _fixed_axis(a[5] + 65536, a[4], a[3], width, height, height + 1, device)
+            full = col.expand(-1, height, width)  # an axis may hold one value
+            torch.add(full, row, alpha=w2, out=dst)  # widened to int64 on the way
+        elif k == SCALE:
+            rows, cols = _scale_plan(mats[sel], width, height)
+            rows, cols = rows.to(device).view(-1, height, 1), cols.to(device).view(-1, 1, width)
+            torch.add(cols.expand(-1, height, width), rows, alpha=w2, out=dst)
+        else:
+            cols_f, rows_f = (
+                torch.from_numpy(v + 1) for v in _float_axes(mats[sel], width, height)
+            )
+            dst.copy_(torch.add(cols_f, rows_f, alpha=w2))
+        if not whole:
+            out.index_copy_(0, sel.to(device), dst)
 
 
 def _padded_index(
@@ -382,24 +412,10 @@ def _padded_index(
     every side (index 0 is fill), so sampling is one gather with no masks. Written into ``out``
     when given (contiguous (B, H, W) int64)."""
     mats = mats.to(torch.float64).cpu()
-    kind = sampling_engine(mats, width, height)
     if out is None:
         out = torch.empty((len(mats), height, width), dtype=torch.long, device=device)
-    for k in (SCALE, FIXED, FLOAT):
-        where = torch.nonzero(kind == k).squeeze(1)
-        if len(where) == 0:
-            continue
-        first, last = int(where[0]), int(where[-1])
-        dst = out[first : last + 1] if last - first + 1 == len(where) else None
-        row, col = _engine_index(mats[where], k, width, height, device)
-        if row.dtype == col.dtype == torch.int32 and (height + 2) * (width + 2) < 2**31:
-            idx = torch.add(col, row.mul_(width + 2))  # int32, then one widening copy below
-        else:
-            idx = torch.add(col.long(), row.long(), alpha=width + 2)
-        if dst is not None:
-            dst.copy_(idx.expand(-1, height, width))
-        else:
-            out.index_copy_(0, where.to(device), idx.expand(-1, height, width).long())
+    kind = sampling_engine(mats, width, height)
+    _index_into(mats, kind, fixed_coefficients(mats), width, height, out)
     return out
 
 
@@ -430,18 +446,27 @@ def warp(
 ) -> torch.Tensor:
     """Nearest sampling of a (B, C, H, W) batch through each sample's (B, 6) output -> input
     matrix, exactly as PIL samples it; pixels mapped outside take ``fill``. Same dtype and
-    device out (into ``out``, contiguous like ``x``, when given: it may be ``x`` itself). One
-    gather for the whole batch, whatever mix of maps it holds."""
+    device out (into ``out``, contiguous like ``x``, when given: it may be ``x`` itself).
+
+    The host works out each sample's sampling engine and coefficients once; the pixels go in
+    one gather for the whole batch on a GPU, chunk by chunk on the CPU (``CPU_CHUNK_BYTES``),
+    whatever mix of maps the batch holds."""
     b, c, h, w = x.shape
-    flat_idx = _scratch("warp_idx", (b, 1, h * w), torch.int64, x.device)
-    _padded_index(mats, w, h, x.device, out=flat_idx.view(b, h, w))
-    padded = _scratch("warp", (b, c, h + 2, w + 2), x.dtype, x.device)
-    for border in (padded[:, :, 0], padded[:, :, -1], padded[:, :, :, 0], padded[:, :, :, -1]):
-        border.fill_(fill)
-    padded[:, :, 1:-1, 1:-1].copy_(x)
+    mats = mats.to(torch.float64).cpu()
+    kind, fixed = sampling_engine(mats, w, h), fixed_coefficients(mats)
     if out is None:
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    torch.gather(padded.view(b, c, -1), 2, flat_idx.expand(-1, c, -1), out=out.view(b, c, -1))
+    step = max(8, _chunk_len(x, 8))  # at least 8 a chunk: each has some fixed host cost
+    for sl in _chunks(0, b, step):
+        n = sl.stop - sl.start
+        idx = _scratch("warp_idx", (n, 1, h * w), torch.int64, x.device)
+        _index_into(mats[sl], kind[sl], fixed[sl], w, h, idx.view(n, h, w))
+        padded = _scratch("warp", (n, c, h + 2, w + 2), x.dtype, x.device)
+        for edge in (padded[:, :, 0], padded[:, :, -1], padded[:, :, :, 0], padded[:, :, :, -1]):
+            edge.fill_(fill)
+        padded[:, :, 1:-1, 1:-1].copy_(x[sl])
+        target = out[sl].view(n, c, h * w)
+        torch.gather(padded.view(n, c, -1), 2, idx.expand(-1, c, -1), out=target)
     return out
 
 
@@ -1160,15 +1185,8 @@ def apply_batch(
                 apply_luts(chunk, tables[sl.start - first : sl.stop - first], out=chunk)
         elif kind == _WARP:
             mats = torch.cat([_affine_matrices(op, vals, w, h) for op, _, vals in pieces])
-            # at least 8 a chunk: each call has some fixed cost on the host
-            for sl in _chunks(first, start, max(8, _chunk_len(x, 8))):
-                chunk = xs[sl]
-                warp(
-                    chunk,
-                    mats[sl.start - first : sl.stop - first],
-                    FILL if u8 else FILL / 255,
-                    out=chunk,
-                )
+            span = xs[first:start]
+            warp(span, mats, FILL if u8 else FILL / 255, out=span)
         else:
             for op, part, vals in pieces:
                 pair = None
