@@ -114,4 +114,4 @@ def test_trainer_learns_from_a_streamed_folder(tmp_path, workers):
     assert r.status == "ok" and r.metrics["steps"] == 4
     # The same batches, standardised on the device instead of in advance: the same training.
     assert r.metrics["train_loss"] == pytest.approx(want.metrics["train_loss"], rel=1e-4)
-    assert r.reward == want.reward
+    assert abs(r.reward - want.reward) <= 1 / len(t.splits().y_val) + 1e-9  # one example at most
