@@ -4,10 +4,13 @@ executor that cuts trials still running at the deadline (their workers are kille
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import pickle
+import signal
 import time
 import warnings
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import numpy as np
 
 from nasbeyond.arch import Arch
 from nasbeyond.run import LocalExecutor
+from nasbeyond.run.executor import _sigint_ignored, _Worker, evaluate_safely
 from nasbeyond.strategy import Strategy
 from nasbeyond.tabular.metrics import Metric, align_proba
 from nasbeyond.tabular.space import TabularPipelineSpace
@@ -128,13 +132,50 @@ class Portfolio(Strategy):
         self._next = int(state["next"])
 
 
+def _worker_main(conn: Connection, payload_file: str, threads: int) -> None:
+    """``run.executor``'s worker, reading the evaluator (which holds the data) from a file: a
+    spawned process's arguments go through a pipe the parent blocks on until the child has
+    imported everything, which under load serialises worker start-up."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C
+    with open(payload_file, "rb") as fh:
+        evaluator = pickle.load(fh)  # our own bytes, written by the driver
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if job is None:
+            return
+        conn.send((job[0], evaluate_safely(evaluator, job)))
+
+
 class DeadlineExecutor(LocalExecutor):
     """``LocalExecutor`` whose trials still running at ``deadline`` (``time.monotonic()``
     seconds) are cut: their workers are killed and the trials fail with ``Timeout``."""
 
-    def __init__(self, deadline: float, workers: int = 1, threads: int | None = None) -> None:
+    def __init__(
+        self, deadline: float, workdir: str, workers: int = 1, threads: int | None = None
+    ) -> None:
         super().__init__(workers=workers, threads=threads)
         self.deadline = deadline
+        self.payload_file = str(Path(workdir) / "tabular" / "evaluator.pkl")
+
+    def start(self, evaluator: Any) -> None:
+        Path(self.payload_file).parent.mkdir(parents=True, exist_ok=True)
+        with open(self.payload_file, "wb") as fh:
+            pickle.dump(evaluator, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._pool = [self._spawn() for _ in range(self.workers)]
+
+    def _spawn(self) -> _Worker:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(
+            target=_worker_main, args=(child, self.payload_file, self.threads), daemon=True
+        )
+        with _sigint_ignored():
+            proc.start()
+        child.close()
+        return _Worker(proc, parent)
 
     def wait(self, timeout: float | None = None) -> list[tuple[int, Result]]:
         left = self.deadline - time.monotonic()

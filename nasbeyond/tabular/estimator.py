@@ -65,6 +65,8 @@ STRATEGIES = ("tpe", "evolution", "random", "local-search", "bananas", "reinforc
 ENSEMBLES = ("caruana", "stacking", "best")
 SEARCH_SHARE = 0.9  # of the time limit; the rest: ensemble selection, loading, shutdown
 POOL = 20  # best pipelines the ensemble may draw from
+# The defaults are tried cheapest first, so that something finishes early under a short limit.
+PORTFOLIO_ORDER = ("linear", "lightgbm", "knn", "extra_trees", "random_forest", "mlp")
 
 
 @dataclass
@@ -178,7 +180,7 @@ class _AutoBase(BaseEstimator):
                 if len(names) != arr.shape[1]:
                     names = [f"x{i}" for i in range(arr.shape[1])]
             frame = pd.DataFrame(arr, columns=names)
-            if arr.dtype != object:
+            if arr.dtype.kind in "biuf":
                 frame = frame.astype(float)
         _check_n_features(self, frame, reset=reset)
         return frame
@@ -311,7 +313,8 @@ class _AutoBase(BaseEstimator):
             )
         else:
             base = create("strategy", self.strategy, space=space, seed=seed)
-        first = [self._default_arch(m) for m in space.models]
+        cheap_first = sorted(space.models, key=PORTFOLIO_ORDER.index)
+        first = [self._default_arch(m) for m in cheap_first]
         strategy = Portfolio(space, base, first, deadline=deadline, seed=seed)
         evaluator = CrossValidate(space, typed, y, folds, metric, n_classes, workdir)
         store: Any = MemoryStore()
@@ -330,7 +333,7 @@ class _AutoBase(BaseEstimator):
         if self.workers == 0:
             executor = InlineExecutor()
         else:
-            executor = DeadlineExecutor(deadline, workers=self.workers)
+            executor = DeadlineExecutor(deadline, workdir, workers=self.workers, threads=1)
         try:
             run(
                 space,

@@ -155,10 +155,10 @@ def _sleep(arch, budget: Budget, ctx: Context) -> Result:
 
 
 @pytest.mark.serial
-def test_a_running_trial_is_cut_at_the_deadline():
+def test_a_running_trial_is_cut_at_the_deadline(tmp_path):
     from nasbeyond.tabular._search import DeadlineExecutor
 
-    ex = DeadlineExecutor(time.monotonic() + 4.0, workers=1)
+    ex = DeadlineExecutor(time.monotonic() + 4.0, str(tmp_path), workers=1)
     ex.start(_sleep)
     try:
         ex.submit((1, {}, Budget(), Context(1, 0)))
