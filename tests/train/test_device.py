@@ -5,6 +5,7 @@ skipped without one), training, search and resume, export and weight inheritance
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -205,3 +206,14 @@ def test_search_resume_and_export_on_cuda(tmp_path):
     out = export_best(run_dir, "torchscript", tmp_path / "best.pt")  # trained on the GPU
     assert out.path.exists() and out.max_abs_diff < 1e-5
     assert out.latency_ms > 0
+
+
+@pytest.mark.parametrize("device", [pytest.param("cuda", marks=pytest.mark.cuda), "cpu"])
+def test_evaluate_command_on_a_device(device, capsys):
+    from nasbeyond.cli import main
+
+    argv = ["evaluate", "--arch", json.dumps(ARCH), "--space", "mlp", "--dataset", "digits"]
+    argv += ["--steps", "3", "--device", device, "--precision", "bf16", "--channels-last"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert ": ok reward" in out and "steps: 3" in out
