@@ -55,6 +55,11 @@ def add_parsers(sub: Any) -> None:
         default=1_000_000,
         help="larger request bodies get 413 (default: 1000000)",
     )
+    s.add_argument(
+        "--check",
+        action="store_true",
+        help="verify and load the model, build the app, print its routes, and exit",
+    )
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -222,6 +222,8 @@ def fit_model_dir(
         raise
     except (ValueError, TypeError) as e:  # the estimator's errors name the column
         raise TabularCLIError(str(e).strip().splitlines()[0]) from None
+    except TimeoutError as e:  # no pipeline finished: the message says to allow more time
+        raise TabularCLIError(f"{str(e).strip().splitlines()[0]} (--time-limit)") from None
     say("distilling into a tree and an MLP")
     left = max(1.0, time_limit - (time.monotonic() - started))
     d = distill(teacher, Xtr, Xte, yte, max_depth=max_depth, mlp_time_limit=0.5 * left, seed=seed)
@@ -394,6 +396,14 @@ def serve(args: argparse.Namespace) -> int:
     if args.max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes: {args.max_body_bytes}; allowed: >= 1")
     app = make_app(args.model_dir, model=args.model, max_body_bytes=args.max_body_bytes)
+    if args.check:
+        routes = [r for r in app.routes if getattr(r, "path", "").startswith(("/health", "/pre"))]
+        for r in routes:
+            print(f"{','.join(sorted(r.methods))} {r.path}")
+        print(
+            f"{args.model_dir} loads; `nasbeyond serve {args.model_dir}` serves it", file=sys.stderr
+        )
+        return 0
     print(
         f"serving {args.model_dir} ({args.model}) on http://{args.host}:{args.port}",
         file=sys.stderr,

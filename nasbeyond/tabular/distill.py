@@ -217,6 +217,11 @@ class DistilledTree(BaseEstimator):
             decimals=decimals,
             max_depth=self.max_depth + 1,
         )
+        for col, levels in self.encoder_.levels_.items():  # one-hot splits read as tests
+            for level in levels:
+                half = f"{0.5:.{decimals}f}"
+                text = text.replace(f"{col}={level} <= {half}", f"{col} != {level}")
+                text = text.replace(f"{col}={level} >  {half}", f"{col} == {level}")
         if self.task_ == "regression":
             return text
 
@@ -382,10 +387,14 @@ class Distilled:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def _latency_ms(fn: Any, row: Any, repeats: int = 15) -> float:
+def _latency_ms(fn: Any, row: Any, seconds: float = 0.5) -> float:
+    """Median wall time of ``fn(row)`` in ms: 3 to 15 calls after a warm-up, about
+    ``seconds`` in all (a slow ensemble is timed fewer times)."""
+    t0 = time.perf_counter()
     fn(row)
+    first = time.perf_counter() - t0
     times = []
-    for _ in range(repeats):
+    for _ in range(int(min(15, max(3, seconds / max(first, 1e-9))))):
         t0 = time.perf_counter()
         fn(row)
         times.append(time.perf_counter() - t0)

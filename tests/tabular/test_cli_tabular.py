@@ -5,6 +5,7 @@ a small scikit-learn teacher here (``default_teacher``); test_estimator.py tests
 from __future__ import annotations
 
 import io
+import sys
 
 import numpy as np
 import pandas as pd
@@ -176,3 +177,34 @@ def test_predict_refuses_mismatched_columns_and_text(csv, tmp_path, capsys):
     assert err.count("\n") == 1
     code, _, err = run(["tabular", "predict", tmp_path, tmp_path / "text.csv"], capsys)
     assert code == 2 and "is not a model directory" in err
+
+
+def test_serve_check_and_the_extra_it_needs(csv, tmp_path, capsys, monkeypatch):
+    model = tmp_path / "model"
+    assert (
+        run(
+            [
+                "tabular",
+                "fit",
+                csv / "train.csv",
+                "--target",
+                "y",
+                "--time-limit",
+                "5",
+                "--out",
+                model,
+                "--max-depth",
+                "2",
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
+    code, out, err = run(["serve", model, "--check", "--model", "mlp"], capsys)
+    assert code == 0, err
+    assert out.split("\n")[:2] == ["GET /health", "POST /predict"]
+    code, _, err = run(["serve", model, "--model", "forest"], capsys)
+    assert code == 2 and "model: 'forest'; allowed: ensemble, tree, mlp" in err
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the extra were not installed
+    code, _, err = run(["serve", model], capsys)
+    assert code == 2 and "pip install nasbeyond[serve]" in err
