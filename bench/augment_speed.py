@@ -3,6 +3,7 @@ CIFAR-10 AutoAugment policy, at 32x32 (batch 1024) and 224x224 (batch 128), in o
 
   ours            nasbeyond's batched tensor path on uint8: a different op and magnitude per
                   sample (per-sample randomness)
+  ours-pil        nasbeyond's PIL path, one image at a time (CPU only; the same pixels as ours)
   kornia          kornia.augmentation.auto on the same batch as float 0..1 (its input; the
                   conversion is not timed): ONE op drawn for the whole batch
   torchvision     torchvision.transforms.v2 on the uint8 batch, one op for the whole batch
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save, table  # noqa: E402
@@ -200,9 +202,9 @@ def augment_table(
 
     Returns:
         One dict per (transform, size): ``device``, ``transform``, ``size``, ``batch``, images
-        per second of ``ours`` and each peer (None where the peer is left out), and the ratios
-        ``ours/<peer>``. On the CPU "per second" is per CPU-second of this process (see the
-        module docstring), on CUDA per wall-second.
+        per second of ``ours``, ``ours-pil`` (CPU only) and each peer (None where the peer is
+        left out), and the ratios ``ours/<peer>``. On the CPU "per second" is per CPU-second
+        of this process (see the module docstring), on CUDA per wall-second.
     """
     dev = torch.device(device)
     peers = _peers(dev)
@@ -222,6 +224,9 @@ def augment_table(
                 else AutoAugment("cifar10", seed=seed)
             )
             calls: dict[str, Callable[[], Any]] = {"ours": lambda o=ours, x=x: o(x)}
+            if dev.type == "cpu":  # our PIL path, one image at a time, for comparison
+                pils = [Image.fromarray(a) for a in arrays]
+                calls["ours-pil"] = lambda o=ours, ps=pils: [o(p) for p in ps]
             for peer, makers in peers.items():
                 if isinstance(makers, str):
                     continue
@@ -239,6 +244,7 @@ def augment_table(
                 "size": f"{size}x{size}",
                 "batch": batch,
                 "ours": round(got["ours"]),
+                "ours-pil": round(got["ours-pil"]) if "ours-pil" in got else None,
             }
             row.update({p: (round(got[p]) if p in got else None) for p in PEERS})
             row.update(

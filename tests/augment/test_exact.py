@@ -1,7 +1,8 @@
 """The tensor path equals the PIL path exactly on uint8: a differential property test over every
 registered op, level and sign on random images (1 and 3 channels, 1x1 up to 33x17 either way,
-constant channels, two-level images, full range), the affine sampler against PIL's on random
-matrices (all three of PIL's engines), and the faults found before, as named inputs."""
+constant channels, two-level images, full range), every op on large images (the CPU's chunked
+and per-plane paths), the affine sampler against PIL's on random matrices (all three of PIL's
+engines), and the faults found before, as named inputs."""
 
 from __future__ import annotations
 
@@ -194,3 +195,15 @@ def test_rotate_at_full_magnitude_on_a_one_pixel_high_image():
     right = [128, 128, 84, 126, 128, 128, 128]
     assert np.asarray(apply_pil(img, "Rotate", 1.0, 1.0))[0].tolist() == right
     assert run(img, "Rotate", 1.0, 1.0)[0, 0].tolist() == right
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_large_images_are_pils_too(name):
+    # above 128x128 the CPU looks tables up plane by plane and works one sample a chunk: the
+    # paths the small Hypothesis images above do not reach
+    for channels, kind in ((3, "full"), (1, "ramp"), (3, "two-level")):
+        img = make_image(kind, channels, 136, 121, seed=channels)
+        partner = make_image("full", channels, 136, 121, seed=9)
+        for level, sign in ((1.0, 1.0), (0.6, -1.0)):
+            expected = pil_path(img, partner, name, level, sign, 3)
+            assert torch.equal(tensor_path(img, partner, name, level, sign, 3), expected), name
