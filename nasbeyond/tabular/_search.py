@@ -35,15 +35,29 @@ def predict_pipeline(pipe: Any, frame: Any, n_classes: int) -> np.ndarray:
 
 
 def trial_file(workdir: str | Path, trial_id: int) -> Path:
-    """Where a finished trial leaves its out-of-fold predictions and fold pipelines."""
+    """Where a finished trial leaves its fitted fold pipelines (a pickle list)."""
     return Path(workdir) / "tabular" / f"trial_{trial_id}.pkl"
+
+
+def oof_file(workdir: str | Path, trial_id: int) -> Path:
+    """Where a finished trial leaves its out-of-fold predictions (``.npy``)."""
+    return Path(workdir) / "tabular" / f"trial_{trial_id}.oof.npy"
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        write(fh)
+    os.replace(tmp, path)  # a file is whole or absent
 
 
 class CrossValidate:
     """Evaluator: k-fold cross-validation of one pipeline arch.
 
     Returns the metric (as a reward, losses negated) of the out-of-fold predictions and writes
-    ``(oof predictions, fitted fold pipelines)`` to ``trial_file(workdir, trial id)``.
+    the fitted fold pipelines to ``trial_file(workdir, trial id)`` and the out-of-fold
+    predictions to ``oof_file(workdir, trial id)``.
     ``budget.epochs`` out of ``MAX_BUDGET`` is the fidelity (see ``TabularPipelineSpace``).
     """
 
@@ -82,12 +96,12 @@ class CrossValidate:
         value = self.metric(self.y, oof)
         if not np.isfinite(value):
             return Result.failed(f"{self.metric.name} is {value}", time.perf_counter() - start)
-        path = trial_file(self.workdir, ctx.trial_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            pickle.dump((oof, fitted), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)  # a trial's file is whole or absent
+        # Pipelines first: a trial whose predictions exist has its pipelines too.
+        _atomic_write(
+            trial_file(self.workdir, ctx.trial_id),
+            lambda fh: pickle.dump(fitted, fh, protocol=pickle.HIGHEST_PROTOCOL),
+        )
+        _atomic_write(oof_file(self.workdir, ctx.trial_id), lambda fh: np.save(fh, oof))
         metrics = {"score": value, "metric": self.metric.name, "fidelity": fidelity}
         return Result("ok", self.metric.reward(value), metrics, time.perf_counter() - start)
 

@@ -375,9 +375,9 @@ class _AutoBase(BaseEstimator):
         workdir: str,
         limit: float,
     ) -> None:
-        from nasbeyond.tabular._search import MAX_BUDGET, trial_file
+        from nasbeyond.tabular._search import MAX_BUDGET, oof_file, trial_file
 
-        ok = [t for t in trials if t.status == "ok" and trial_file(workdir, t.id).exists()]
+        ok = [t for t in trials if t.status == "ok" and oof_file(workdir, t.id).exists()]
         if not ok:
             errors = sorted({(t.error or "").splitlines()[0] for t in trials if t.error})
             raise TimeoutError(
@@ -387,11 +387,7 @@ class _AutoBase(BaseEstimator):
             )
         ok.sort(key=lambda t: (-(t.reward or 0.0), t.id))
         pool = ok[:POOL]
-        loaded = []
-        for t in pool:
-            with open(trial_file(workdir, t.id), "rb") as fh:
-                loaded.append(pickle.load(fh))  # our own files, written by this search
-        oofs = [oof for oof, _ in loaded]
+        oofs = [np.load(oof_file(workdir, t.id)) for t in pool]
         self.stacker_ = None
         if self.ensemble == "best" or len(pool) == 1:
             weights = np.zeros(len(pool))
@@ -405,11 +401,13 @@ class _AutoBase(BaseEstimator):
                 )
         else:
             weights = self._stack(oofs, y, n_classes, metric)
-        members = [
-            Member(t.id, float(w), t.arch, pipes, float(t.metrics["score"]), n_classes)
-            for t, w, (_, pipes) in zip(pool, weights, loaded, strict=True)
-            if w > 0
-        ]
+        members = []
+        for t, w in zip(pool, weights, strict=True):
+            if w > 0:  # only the chosen pipelines are read into memory
+                with open(trial_file(workdir, t.id), "rb") as fh:
+                    pipes = pickle.load(fh)  # our own file, written by this search
+                score = float(t.metrics["score"])
+                members.append(Member(t.id, float(w), t.arch, pipes, score, n_classes))
         if self.stacker_ is None:
             self.oof_score_ = metric(y, blend(oofs, weights))
         self.ensemble_ = members

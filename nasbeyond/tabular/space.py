@@ -97,8 +97,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # Full-fidelity sizes: boosting rounds by learning rate, trees, epochs.
 ROUNDS = {0.03: 500, 0.1: 200, 0.3: 80}
-TREES = 200
-EPOCHS = 40
+TREES = 100
+EPOCHS = 20
 
 
 def _mlp_params(v: dict[str, Any]) -> dict[str, Any]:
