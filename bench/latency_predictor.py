@@ -1,15 +1,22 @@
-"""How well the latency predictor (per-unit lookup table + linear correction) predicts the
-measured CPU latency of whole networks it has not seen, beside two simpler predictors fitted on
-the same measurements: a linear fit on MACs (what FLOPs-based search assumes) and the raw
-table sum without correction; and the ceiling any predictor faces on this machine: the same
-models measured a second time, scored against the first measurement.
+"""How well the latency predictor (per-call lookup table + linear correction) predicts the
+measured batch-1 latency of whole networks it has not seen, on every built-in space and the
+README's user-defined example, beside the ceiling any predictor faces on this machine: the same
+networks measured a second time, scored against the first measurement. A linear fit on MACs
+(what FLOPs-based search assumes), fitted on the same measurements, is the simple peer.
 
-    python bench/latency_predictor.py [--test 100] [--quick]   # --quick: 30 test archs
+Per space: ``--fit`` random archs are profiled and measured to fit the correction; then, for each
+of ``--test`` unseen archs in turn: measure it (the truth), then predict it (profiling its unseen
+units and ops on demand) and measure it again, in alternating order, so the predictor and the
+re-measurement face the same machine load.
+
+    python bench/latency_predictor.py [--fit 30] [--test 40] [--quick] [--space NAME ...]
+    python bench/latency_predictor.py --backend cuda     # on a CUDA GPU (CUDA events)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,73 +30,162 @@ from _common import save, table  # noqa: E402
 
 from nasbeyond.evaluate import count_macs  # noqa: E402
 from nasbeyond.evaluate.latency import LatencyPredictor, measure_ms  # noqa: E402
-from nasbeyond.space import MacroCNNSpace, MnasNetSpace, TaskShape  # noqa: E402
+from nasbeyond.space import TaskShape, make_space  # noqa: E402
 
-SPACES = {"mnasnet": (MnasNetSpace(), (3, 32, 32)), "macro-cnn": (MacroCNNSpace(), (1, 28, 28))}
+USER = str(Path(__file__).resolve().parent.parent / "examples" / "user_space.py") + ":build"
+IMAGE, MNIST = TaskShape((3, 32, 32), 10), TaskShape((1, 28, 28), 10)
+SMALL = TaskShape((3, 16, 16), 10)  # the cell spaces at 32x32 take 20-80 ms a pass here
+# name -> (space reference, task); spaces at their defaults (what `--space NAME` gives).
+SPACES = {
+    "macro-cnn": ("macro-cnn", MNIST),
+    "mnasnet": ("mnasnet", IMAGE),
+    "nasnet": ("nasnet", SMALL),
+    "darts": ("darts", SMALL),
+    "nb201": ("nb201", SMALL),
+    "transformer": ("transformer", TaskShape((64,), 10, vocab_size=16)),  # listops-sized
+    "mlp": ("mlp", MNIST),
+    "evolution-cnn": ("evolution-cnn", IMAGE),
+    "user example": (USER, MNIST),
+}
 
 
-def scores(pred: np.ndarray, meas: np.ndarray) -> tuple[float, float]:
-    within = float(np.mean(np.abs(pred - meas) / meas <= 0.10))
-    return within, float(kendalltau(pred, meas)[0])
+def fastest_cpu() -> int:
+    """The core on which a 5x5 convolution runs fastest now (thread CPU time, 10th pct)."""
+    conv, x = torch.nn.Conv2d(24, 36, 5, padding=2).eval(), torch.randn(1, 24, 28, 28)
+    best: dict[int, float] = {}
+    with torch.inference_mode():
+        for cpu in sorted(os.sched_getaffinity(0)):
+            os.sched_setaffinity(0, {cpu})
+            times = []
+            for _ in range(40):
+                start = time.thread_time()
+                conv(x)
+                times.append(time.thread_time() - start)
+            best[cpu] = float(np.percentile(times, 10))
+    return min(best, key=best.__getitem__)
+
+
+def scores(pred: np.ndarray, meas: np.ndarray) -> dict[str, float]:
+    rel = np.abs(pred - meas) / meas
+    return {
+        "bias": float(np.mean((pred - meas) / meas)),
+        "within_10pct": float(np.mean(rel <= 0.10)),
+        "kendall_tau": float(kendalltau(pred, meas)[0]),
+        "mape": float(np.mean(rel)),
+    }
+
+
+def run_space(name: str, n_fit: int, n_test: int, backend: str) -> dict[str, object]:
+    ref, task = SPACES[name]
+    space = make_space(ref)
+    rng = np.random.default_rng(0)
+    models = [space.build(space.sample(rng), task) for _ in range(n_fit + n_test)]
+    fit, test = models[:n_fit], models[n_fit:]
+    start = time.time()
+    lp = LatencyPredictor(backend=backend)
+    fit_meas = lp.fit(fit, task)  # profiled and measured in the same rounds
+    fit_s = time.time() - start
+    truth, ours, again, predict_s, measure_s = [], [], [], [], []
+    for i, m in enumerate(test):
+        t0 = time.perf_counter()
+        truth.append(measure_ms(m, task, backend=backend))
+        measure_s.append(time.perf_counter() - t0)
+        steps = ["predict", "again"] if i % 2 == 0 else ["again", "predict"]
+        for step in steps:
+            t0 = time.perf_counter()
+            if step == "predict":
+                ours.append(lp.predict(m, task))
+                predict_s.append(time.perf_counter() - t0)
+            else:
+                again.append(measure_ms(m, task, backend=backend))
+    y = np.array(truth)
+    macs = np.array([count_macs(m, task.input_shape) for m in models], dtype=float)
+    flops = np.polyval(np.polyfit(macs[:n_fit], fit_meas, 1), macs[n_fit:])
+    return {
+        "n_fit": n_fit,
+        "n_test": n_test,
+        "median_ms": float(np.median(y)),
+        "predictor": scores(np.array(ours), y),
+        "measured_again": scores(np.array(again), y),
+        "macs_linear": scores(flops, y),
+        "table_entries": len(lp.table),
+        "fit_s": fit_s,
+        "predict_s_median": float(np.median(predict_s)),
+        "measure_s_median": float(np.median(measure_s)),
+        "coef": lp.coef,
+        "truth_ms": truth,
+        "predicted_ms": ours,
+        "again_ms": again,
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--fit", type=int, default=60)
-    p.add_argument("--test", type=int, default=100)
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--fit", type=int, default=30, help="archs the correction is fitted on")
+    p.add_argument("--test", type=int, default=40, help="unseen archs scored per space")
+    p.add_argument("--quick", action="store_true", help="15 fitted, 20 tested per space")
+    p.add_argument("--space", action="append", choices=list(SPACES), help="default: all")
+    p.add_argument("--backend", default="torch", choices=["torch", "cuda"])
+    p.add_argument("--cpu", type=int, help="the core to pin to (default: the fastest now)")
     args = p.parse_args()
-    n_fit, n_test = (15, 30) if args.quick else (args.fit, args.test)
-    torch.set_num_threads(1)
-    rows, out = [], {}
-    all_pred, all_meas = [], []
-    start = time.time()
-    for name, (space, shape) in SPACES.items():
-        rng = np.random.default_rng(0)
-        task = TaskShape(shape, 10)
-        models = [space.build(space.sample(rng), task) for _ in range(n_fit + n_test)]
-        meas = np.array([measure_ms(m, shape) for m in models])
-        lp = LatencyPredictor()
-        for m in models:
-            lp.profile(m, shape)
-        lp.fit(models[:n_fit], shape, meas[:n_fit].tolist())
-        test, truth = models[n_fit:], meas[n_fit:]
-        ours = np.array([lp.predict(m, shape) for m in test])
-        raw = np.array([lp.features(m, shape)[0] for m in test])
-        macs = np.array([count_macs(m, shape) for m in models], dtype=float)
-        coef = np.polyfit(macs[:n_fit], meas[:n_fit], 1)
-        flops = np.polyval(coef, macs[n_fit:])
-        # The ceiling: the same test models measured a second time, against the first.
-        again = np.array([measure_ms(m, shape) for m in test])
-        for label, pred in (
-            ("table + correction", ours),
-            ("table sum", raw),
-            ("linear in MACs", flops),
-            ("(measured again)", again),
-        ):
-            w, t = scores(pred, truth)
-            rows.append([name, label, w, t])
-        w, t = scores(ours, truth)
-        out[name] = {
-            "repeat_within_10pct": scores(again, truth)[0],
-            "within_10pct": w,
-            "kendall_tau": t,
-            "n": n_test,
-            "median_ms": float(np.median(truth)),
-            "table_entries": len(lp.table),
-        }
-        all_pred += ours.tolist()
-        all_meas += truth.tolist()
-    w, t = scores(np.array(all_pred), np.array(all_meas))
+    n_fit, n_test = (15, 20) if args.quick else (args.fit, args.test)
+    if args.backend == "torch":
+        torch.set_num_threads(1)
+        # Pinned to one core, as latency benchmarks are (taskset): on this VM the two vCPUs
+        # ran the same conv 1.9x apart at times, so a thread moved between them mid-run reads
+        # two latencies for one network.
+        cpu = fastest_cpu() if args.cpu is None else args.cpu
+        os.sched_setaffinity(0, {cpu})
+        print(f"pinned to cpu {cpu}", file=sys.stderr)
+    start, out, rows = time.time(), {}, []
+    for name in args.space or list(SPACES):
+        r = run_space(name, n_fit, n_test, args.backend)
+        out[name] = r
+        ours, again, flops = r["predictor"], r["measured_again"], r["macs_linear"]
+        assert isinstance(ours, dict) and isinstance(again, dict) and isinstance(flops, dict)
+        rows.append(
+            [
+                name,
+                f"{r['median_ms']:.3f}",
+                ours["within_10pct"],
+                again["within_10pct"],
+                ours["kendall_tau"],
+                again["kendall_tau"],
+                ours["mape"],
+                again["mape"],
+                flops["within_10pct"],
+                "yes"
+                if ours["within_10pct"] >= again["within_10pct"] and ours["kendall_tau"] >= 0.9
+                else "NO",
+            ]
+        )
+        print(f"  {name}: {time.time() - start:.0f} s", file=sys.stderr, flush=True)
+    where = "CPU, 1 thread" if args.backend == "torch" else torch.cuda.get_device_name()
     print(
-        f"latency prediction on this CPU (1 thread, batch 1), {n_fit} archs fitted, {n_test} "
-        f"tested per space ({time.time() - start:.0f} s)"
+        f"latency prediction ({where}, batch 1, {args.backend}), {n_fit} archs fitted and "
+        f"{n_test} unseen tested per space ({time.time() - start:.0f} s)"
     )
-    print(table(["space", "predictor", "within 10%", "Kendall tau"], rows))
-    print(f"ours overall: within 10% {w:.3f}, tau {t:.3f} (targets: 0.95, 0.9)")
-    path = save(
-        "latency_predictor", {"within_10pct": w, "kendall_tau": t, "n": len(all_meas), **out}
+    print(
+        table(
+            [
+                "space",
+                "median ms",
+                "ours within 10%",
+                "again within 10%",
+                "ours tau",
+                "again tau",
+                "ours MAPE",
+                "again MAPE",
+                "MACs-linear within 10%",
+                "met",
+            ],
+            rows,
+        )
     )
+    met = all(row[-1] == "yes" for row in rows)
+    print(f"target (ours within 10% >= measured again, tau >= 0.9) on every space: {met}")
+    suffix = ("_quick" if args.quick else "") + ("_cuda" if args.backend == "cuda" else "")
+    path = save(f"latency_predictor{suffix}", {"backend": args.backend, "met": met, **out})
     print(f"saved {path}")
 
 

@@ -30,6 +30,7 @@ import json
 import os
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +41,13 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from nasbeyond.evaluate.measure import cuda_timings_ms, require_cuda, timings_ms
+from nasbeyond.evaluate.measure import cuda_timings_ms, require_cuda
 from nasbeyond.exceptions import ConfigError, SpaceError, StoreError
 from nasbeyond.space import Space
 from nasbeyond.trial import TaskShape
 
 PREDICTOR_BACKENDS = ("torch", "cuda")  # PyTorch eager on the CPU / on the CUDA GPU
-FEATURES = ("unit_ms", "op_ms", "calls", "params_1e5", "constant")
+FEATURES = ("table_ms", "calls", "constant")
 _VERSION = 2
 
 
@@ -74,7 +75,7 @@ def _samples(
 ) -> list[list[float]]:
     """Timings (ms) of every ``fns[i]``, taken in ``rounds`` interleaved rounds of
     ``runs // rounds`` calls each (at least one), after ``warmup`` untimed calls per fn."""
-    timer = cuda_timings_ms if backend == "cuda" else timings_ms
+    timer = cuda_timings_ms if backend == "cuda" else _cpu_timings_ms
     rounds = max(1, min(rounds, runs))
     per = max(1, runs // rounds)
     out: list[list[float]] = [[] for _ in fns]
@@ -82,6 +83,24 @@ def _samples(
         for i, fn in enumerate(fns):
             out[i] += timer(fn, per, warmup if r == 0 else 1)
     return out
+
+
+def _clock() -> Callable[[], float]:
+    """Seconds on the clock CPU latencies are read from: the calling thread's CPU time when
+    PyTorch runs on one thread (``time.thread_time``: time other processes take from this core
+    is not counted, so a loaded machine reads as an idle one), else wall time."""
+    return time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
+
+
+def _cpu_timings_ms(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
+    clock, times = _clock(), []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            start = clock()
+            fn()
+            if i >= warmup:
+                times.append((clock() - start) * 1000)
+    return times
 
 
 def _chain_samples(
@@ -121,10 +140,11 @@ def _time_chain(fns: Sequence[Callable[[], object]], backend: str) -> list[float
             e.record()
         events[-1].synchronize()
         return [float(a.elapsed_time(b)) for a, b in zip(events, events[1:], strict=False)]
-    stamps = [time.perf_counter()]
+    clock = _clock()
+    stamps = [clock()]
     for f in fns:
         f()
-        stamps.append(time.perf_counter())
+        stamps.append(clock())
     return [(b - a) * 1000 for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
@@ -213,9 +233,24 @@ class Call:
         """A zero-argument function that runs this call alone on fresh inputs on ``device``."""
         args, kwargs = _materialize(self.args, device), _materialize(self.kwargs, device)
         if self.kind == "unit":
-            unit = copy.deepcopy(self.target).to(device).eval()
+            unit = self.target  # in eval mode while profiled (``_evaluating``)
+            if any(t.device != device for t in [*unit.parameters(), *unit.buffers()]):
+                unit = copy.deepcopy(unit).to(device).eval()
             return functools.partial(unit, *args, **kwargs)
         return functools.partial(self.target, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _evaluating(models: Sequence[nn.Module]) -> Iterator[None]:
+    """Every module of ``models`` in eval mode inside the block, as it was after."""
+    modes = [(m, m.training) for net in models for m in net.modules()]
+    for net in models:
+        net.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def units(model: nn.Module) -> list[nn.Module]:
@@ -260,18 +295,19 @@ class _Recorder(TorchFunctionMode):
         return out
 
 
+_DIGESTS: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+
+
 def record(model: nn.Module, task: TaskShape | tuple[int, ...]) -> list[Call]:
     """Every unit call and every op ``model``'s own forward runs, in order, on one example input
-    (``example_input(task)``, on the CPU). The model is put in eval mode."""
-    model = model.eval()
+    (``example_input(task)``, on the CPU), in eval mode (the model's mode is kept)."""
     x = example_input(task)
     recorder = _Recorder()
-    digests: dict[int, str] = {}
 
     def pre(m: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if recorder.depth == 0:
             a, k = _template(args), _template(kwargs)
-            digest = digests.setdefault(id(m), _module_digest(m))
+            digest = _DIGESTS.get(m) or _DIGESTS.setdefault(m, _module_digest(m))
             key = f"unit|{type(m).__name__}|{digest}|{_signature(a)}|{_signature(k)}"
             recorder.calls.append(Call(key, "unit", m, a, k))
         recorder.depth += 1
@@ -284,7 +320,7 @@ def record(model: nn.Module, task: TaskShape | tuple[int, ...]) -> list[Call]:
         handles.append(u.register_forward_pre_hook(pre, with_kwargs=True))
         handles.append(u.register_forward_hook(post, always_call=True))
     try:
-        with torch.inference_mode(), recorder:
+        with _evaluating([model]), torch.inference_mode(), recorder:
             model(x)
     finally:
         for h in handles:
@@ -298,15 +334,16 @@ def record(model: nn.Module, task: TaskShape | tuple[int, ...]) -> list[Call]:
 class LatencyPredictor:
     """Lookup table plus a linear correction of batch-1 latency (ms)::
 
-        a * unit_ms + b * op_ms + c * calls + d * params / 1e5 + e
+        a * table_ms + b * calls + c
 
-    ``unit_ms`` and ``op_ms`` are the table sums over the network's units and ops; ``calls``
-    their number (the per-call overhead between them); units profiled alone keep their weights
-    in cache, so a network with more parameters runs slower than its table sum (``d``).
+    ``table_ms`` is the table's sum over the network's units and ops, each timed inside a
+    chain of calls as a network runs them (timed alone, a call keeps its weights and inputs in
+    cache and runs 10-35% faster); ``calls`` their number (the network's own Python between
+    calls); ``c`` the cost of entering the network.
 
     Args:
         table: key -> ms, as ``record`` keys the calls.
-        coef: the five coefficients above.
+        coef: the three coefficients above.
         backend: ``torch`` (CPU, PyTorch eager) or ``cuda`` (the CUDA GPU, CUDA events).
         runs: timed runs of each call profiled on demand (by ``features`` and ``predict``).
     """
@@ -321,7 +358,7 @@ class LatencyPredictor:
         if backend not in PREDICTOR_BACKENDS:
             raise ConfigError(f"backend: {backend!r}; allowed: {', '.join(PREDICTOR_BACKENDS)}")
         self.table = dict(table or {})
-        self.coef = list(coef or [1.0, 1.0, 0.0, 0.0, 0.0])
+        self.coef = list(coef or [1.0, 0.0, 0.0])
         self.backend = backend
         self.runs = runs
         self.path: Path | None = None  # set by load(): new entries are written back there
@@ -334,65 +371,97 @@ class LatencyPredictor:
         warmup: int = 3,
         rounds: int = 5,
     ) -> int:
-        """Time every call of ``models`` not yet in the table, all of them interleaved in
-        ``rounds``; returns how many entries were new.
+        """Time every call of ``models`` not yet in the table; returns how many entries were
+        new. Each network's calls run back to back as the network runs them (``runs`` times,
+        in ``rounds`` interleaved over the networks, so a burst of load from another process
+        spreads over many entries); an entry is the 10th percentile of its call's times (CPU)
+        or their median (CUDA), pooled over every network that makes the call.
 
         Raises:
             ConfigError: the ``cuda`` backend without a CUDA GPU.
         """
-        chains = []  # the calls of every network with a call the table lacks
-        for m in [models] if isinstance(models, nn.Module) else models:
+        nets = [models] if isinstance(models, nn.Module) else list(models)
+        return self._profile(nets, task, runs, warmup, rounds, whole=False)[0]
+
+    def _profile(
+        self,
+        models: Sequence[nn.Module],
+        task: TaskShape | tuple[int, ...],
+        runs: int,
+        warmup: int,
+        rounds: int,
+        whole: bool,
+    ) -> tuple[int, list[float]]:
+        """``profile``; with ``whole``, every network also runs end to end in the same rounds,
+        right after its calls, and its end-to-end latencies (ms) are returned."""
+        chains, nets = [], []  # the calls of every network profiled
+        for m in models:
             calls = record(m, task)
-            if any(c.key not in self.table for c in calls):
+            if whole or any(c.key not in self.table for c in calls):
                 chains.append(calls)
+                nets.append(m)
         new = {c.key for calls in chains for c in calls if c.key not in self.table}
-        if not new:
-            return 0
+        if not new and not whole:
+            return 0, []
         device = _device(self.backend)
-        fns = [[c.runnable(device) for c in calls] for calls in chains]
-        pooled: dict[str, list[float]] = {k: [] for k in new}
-        for calls, times in zip(
-            chains, _chain_samples(fns, self.backend, runs, warmup, rounds), strict=True
-        ):
-            for c, t in zip(calls, times, strict=True):
-                if c.key in pooled:
-                    pooled[c.key] += t
-        for key, t in pooled.items():
-            self.table[key] = _stat(t, self.backend)
-        return len(new)
+        with _evaluating(nets):
+            fns = [[c.runnable(device) for c in calls] for calls in chains]
+            if whole:
+                for chain, m in zip(fns, nets, strict=True):
+                    on = any(t.device != device for t in m.parameters())
+                    net = copy.deepcopy(m).eval().to(device) if on else m
+                    chain.append(functools.partial(net, example_input(task, device)))
+            samples = _chain_samples(fns, self.backend, runs, warmup, rounds)
+        pooled: dict[str, list[float]] = {c.key: [] for calls in chains for c in calls}
+        measured = []
+        for calls, times in zip(chains, samples, strict=True):
+            for c, t in zip(calls, times, strict=False):  # with whole, one more: the net
+                pooled[c.key] += t
+            if whole:
+                measured.append(_stat(times[-1], self.backend))
+        for key in new:
+            self.table[key] = _stat(pooled[key], self.backend)
+        return len(new), measured
 
     def features(self, model: nn.Module, task: TaskShape | tuple[int, ...]) -> list[float]:
-        """The five correction features of ``model`` (see the class); profiles what is new."""
+        """The correction's features of ``model`` (``FEATURES``); profiles what is new."""
         calls = record(model, task)
         if any(c.key not in self.table for c in calls):
             self.profile(model, task, runs=self.runs)
             self._write_back()
-        unit = sum(self.table[c.key] for c in calls if c.kind == "unit")
-        op = sum(self.table[c.key] for c in calls if c.kind == "op")
-        params = sum(p.numel() for p in model.parameters()) / 1e5
-        return [unit, op, float(len(calls)), params, 1.0]
+        return [sum(self.table[c.key] for c in calls), float(len(calls)), 1.0]
 
     def fit(
         self,
         models: Sequence[nn.Module],
         task: TaskShape | tuple[int, ...],
-        measured_ms: Sequence[float],
-    ) -> None:
+        measured_ms: Sequence[float] | None = None,
+        runs: int = 30,
+    ) -> list[float]:
         """Least-squares correction from whole networks measured end to end, weighted to
         minimise relative error (a 10% miss on a 0.3 ms net counts as much as on a 10 ms one).
+        Without ``measured_ms`` each network is measured (``runs`` runs) in the same rounds as
+        its calls are profiled, so table and measurements see the same machine load.
+
+        Returns:
+            The measurements fitted (ms).
 
         Raises:
             ConfigError: fewer networks than coefficients, or a non-positive measurement.
         """
+        if measured_ms is None:
+            measured_ms = self._profile(models, task, runs, 3, 5, whole=True)[1]
+        else:
+            self.profile(models, task)
         y = np.asarray(measured_ms, dtype=float)
-        if len(models) != len(y) or len(y) < len(FEATURES) or not np.all(y > 0):
+        if len(models) != len(y) or len(y) < 2 * len(FEATURES) or not np.all(y > 0):
             raise ConfigError(
-                f"fit: need >= {len(FEATURES)} models with one positive measurement each, "
+                f"fit: need >= {2 * len(FEATURES)} models with one positive measurement each, "
                 f"got {len(models)} models and {len(y)} measurements"
             )
-        self.profile(models, task)
         x = np.array([self.features(m, task) for m in models])
         self.coef = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)[0].tolist()
+        return y.tolist()
 
     def predict(self, model: nn.Module, task: TaskShape | tuple[int, ...]) -> float:
         """Predicted batch-1 latency of ``model`` (ms) on this predictor's backend."""
@@ -465,8 +534,9 @@ def measure_ms(
     backend: str = "torch",
 ) -> float:
     """End-to-end batch-1 latency (ms) in PyTorch eager: on the CPU (``torch``, the 10th
-    percentile of ``runs``, the calling thread count) or on the CUDA GPU (``cuda``, the median
-    of ``runs`` timed with CUDA events).
+    percentile of ``runs``, the calling thread count; with one thread, its CPU time, which on a
+    shared machine leaves out the time other processes hold the core) or on the CUDA GPU
+    (``cuda``, the median of ``runs`` timed with CUDA events).
 
     Raises:
         ConfigError: an unknown backend, or ``cuda`` without a CUDA GPU.
@@ -508,14 +578,14 @@ def profile_space(
         The fitted predictor and the in-sample share of archs predicted within 10%.
 
     Raises:
-        ConfigError: fewer than 5 archs or 1 run, a non-positive input dimension, a space
+        ConfigError: fewer than 6 archs or 1 run, a non-positive input dimension, a space
             that cannot build for this input (e.g. the transformer without a vocabulary), an
             unknown backend or ``cuda`` without a CUDA GPU.
     """
     t = _task(task)
-    if archs < len(FEATURES) or runs < 1 or any(v < 1 for v in t.input_shape):
+    if archs < 2 * len(FEATURES) or runs < 1 or any(v < 1 for v in t.input_shape):
         raise ConfigError(
-            f"archs >= {len(FEATURES)}, runs >= 1 and positive input_shape dimensions are "
+            f"archs >= {2 * len(FEATURES)}, runs >= 1 and positive input_shape dimensions are "
             f"required, got archs={archs}, runs={runs}, input_shape={t.input_shape}"
         )
     _device(backend)
@@ -527,8 +597,6 @@ def profile_space(
     except SpaceError as e:
         raise ConfigError(f"input_shape: {e}") from None
     predictor = LatencyPredictor(backend=backend, runs=runs)
-    predictor.profile(models, t, runs=runs)
-    measured = np.array(measure_many(models, t, runs=runs, backend=backend))
-    predictor.fit(models, t, measured.tolist())
+    measured = np.array(predictor.fit(models, t, runs=runs))
     pred = np.array([predictor.predict(m, t) for m in models])
     return predictor, float(np.mean(np.abs(pred - measured) / measured <= 0.1))
