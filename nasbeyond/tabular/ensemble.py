@@ -4,7 +4,7 @@
 Ksikes, ICML 2004, "Ensemble selection from libraries of models"), as auto-sklearn and
 AutoGluon use it: start from the best model, then repeatedly add (again, possibly) the model
 whose addition most improves the averaged prediction's score; the weights are how often each
-model was picked. ``stack``: a linear model over the members' predictions (Wolpert 1992), as
+model was picked. ``stacker``: a linear model over the members' predictions (Wolpert 1992), as
 an option.
 """
 
@@ -25,7 +25,8 @@ def caruana(
         preds: out-of-fold predictions of each candidate, all of one shape.
         score: maps an averaged prediction to a value to MAXIMISE (negate losses).
         iterations: models added in all (the first pick included); ties go to the earlier
-            candidate.
+            candidate. Of the nested ensembles built, the best scoring (the earliest of equal
+            scores) is returned, as in the paper, so it is never worse than the best single.
 
     Raises:
         ValueError: no candidates.
@@ -34,12 +35,15 @@ def caruana(
         raise ValueError("preds: no candidate predictions to ensemble")
     counts = np.zeros(len(preds), dtype=int)
     total = np.zeros_like(np.asarray(preds[0], dtype=float))
+    kept, kept_score = counts.copy(), -np.inf
     for k in range(max(1, iterations)):
         scores = [score((total + p) / (k + 1)) for p in preds]
         best = int(np.argmax(scores))  # first of equal maxima
         counts[best] += 1
         total = total + preds[best]
-    out: np.ndarray = counts / counts.sum()
+        if scores[best] > kept_score:  # the best ensemble of the nested sequence is kept
+            kept, kept_score = counts.copy(), scores[best]
+    out: np.ndarray = kept / kept.sum()
     return out
 
 

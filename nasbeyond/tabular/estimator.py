@@ -63,7 +63,7 @@ from nasbeyond.tabular.space import DEFAULTS, MODELS, TabularPipelineSpace, outp
 
 STRATEGIES = ("tpe", "evolution", "random", "local-search", "bananas", "reinforce")
 ENSEMBLES = ("caruana", "stacking", "best")
-SEARCH_SHARE = 0.9  # of the time limit; the rest: ensemble selection, loading, shutdown
+SEARCH_SHARE = 0.85  # of the time limit; the rest: ensemble selection, loading, shutdown
 POOL = 20  # best pipelines the ensemble may draw from
 # The defaults are tried cheapest first, so that something finishes early under a short limit.
 PORTFOLIO_ORDER = ("linear", "lightgbm", "knn", "extra_trees", "random_forest", "mlp")

@@ -77,7 +77,7 @@ def test_mixed_columns_numeric_categorical_datetime_missing():
 def test_diabetes_regression_rmse():
     X, y = _frame(load_diabetes(as_frame=True))
     reg = AutoRegressor(
-        models=("linear", "lightgbm"), workers=0, max_trials=3, cv=3, strategy="evolution"
+        models=("linear", "lightgbm"), workers=0, max_trials=2, cv=3, strategy="evolution"
     ).fit(X, y)
     assert reg.task_ == "regression" and reg.metric_ == "rmse"
     assert reg.oof_score_ < float(np.std(y))  # better than predicting the mean
@@ -87,7 +87,7 @@ def test_diabetes_regression_rmse():
 def test_stacking_option():
     X, y = load_iris(return_X_y=True)
     clf = AutoClassifier(
-        models=("linear", "knn"), ensemble="stacking", workers=0, max_trials=3, cv=3
+        models=("linear", "knn"), ensemble="stacking", workers=0, max_trials=2, cv=3
     ).fit(X, y)
     assert clf.stacker_ is not None and clf.predict_proba(X).shape == (150, 3)
     assert clf.score(X, y) > 0.9
