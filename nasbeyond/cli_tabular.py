@@ -36,6 +36,13 @@ def add_parsers(sub: Any) -> None:
     )
     f.add_argument("--max-depth", type=int, default=5, help="depth of the distilled tree (5)")
     f.add_argument("--seed", type=int, default=0, help="fixes splits, search and students (0)")
+    f.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes for trials, cut at the time limit; 0: trials run in this "
+        "process and are not cut (default: 1)",
+    )
     p = tsub.add_parser("predict", help="predictions for a CSV, as CSV on stdout")
     p.add_argument("model_dir")
     p.add_argument("data", help="a CSV file with the columns the model was fitted on")

@@ -89,8 +89,9 @@ def scaled(argv: list[str], last_run: str | None, tmp: Path) -> list[str]:
             out += ["--trials", "12"]
     if command == "latency":
         out += ["--archs", "3", "--output", str(tmp / "latency.json")]
-    if command == "tabular" and sub == "fit" and "--time-limit" in out:  # a shorter search
-        out[out.index("--time-limit") + 1] = "30"
+    if command == "tabular" and sub == "fit" and "--time-limit" in out:  # a shorter search,
+        out[out.index("--time-limit") + 1] = "30"  # in process: no worker start-up under load
+        out += ["--workers", "0"]
     if command == "serve" and "--check" not in out:  # load and build the app; do not serve
         out.append("--check")
     return out[1:]

@@ -145,12 +145,12 @@ def check_types(frame: Any, kinds: dict[str, str], field: str = "data") -> Any:
 
 
 # ----- fit -------------------------------------------------------------------------------------
-def default_teacher(task: str, seed: int) -> Any:
+def default_teacher(task: str, seed: int, workers: int = 1) -> Any:
     """The estimator ``tabular fit`` searches with: AutoClassifier or AutoRegressor."""
     from nasbeyond.tabular import AutoClassifier, AutoRegressor
 
     cls = AutoClassifier if task == "classification" else AutoRegressor
-    return cls(random_state=seed)
+    return cls(random_state=seed, workers=workers)
 
 
 def fit_model_dir(
@@ -163,6 +163,7 @@ def fit_model_dir(
     holdout: float = 0.2,
     max_depth: int = 5,
     seed: int = 0,
+    workers: int = 1,
     teacher: Any = None,
     log: Any = None,
 ) -> dict[str, Any]:
@@ -210,7 +211,9 @@ def fit_model_dir(
     Xtr, Xte = Xtr.reset_index(drop=True), Xte.reset_index(drop=True)
     ytr, yte = ytr.reset_index(drop=True), yte.reset_index(drop=True)
     if teacher is None:
-        teacher = default_teacher(task, seed)
+        if workers < 0:
+            raise ConfigError(f"workers: {workers}; allowed: >= 0")
+        teacher = default_teacher(task, seed, workers)
     teacher = clone(teacher)
     fit_kw: dict[str, Any] = {}
     if "time_limit" in teacher.get_params():
@@ -224,9 +227,11 @@ def fit_model_dir(
         raise TabularCLIError(str(e).strip().splitlines()[0]) from None
     except TimeoutError as e:  # no pipeline finished: the message says to allow more time
         raise TabularCLIError(f"{str(e).strip().splitlines()[0]} (--time-limit)") from None
-    say("distilling into a tree and an MLP")
+    searched = time.monotonic()
+    say(f"searched in {searched - started:.0f} s; distilling into a tree and an MLP")
     left = max(1.0, time_limit - (time.monotonic() - started))
     d = distill(teacher, Xtr, Xte, yte, max_depth=max_depth, mlp_time_limit=0.5 * left, seed=seed)
+    say(f"distilled in {time.monotonic() - searched:.0f} s; exporting")
     Z = d.tree.encoder_.transform(Xte)
     onnx: dict[str, float] = {}
     rules = d.tree.rules()
@@ -298,6 +303,7 @@ def fit(args: argparse.Namespace) -> int:
         holdout=args.holdout,
         max_depth=args.max_depth,
         seed=args.seed,
+        workers=args.workers,
         log=lambda s: print(f"nasbeyond: {s}", file=sys.stderr, flush=True),
     )
     print(

@@ -388,13 +388,13 @@ class Distilled:
 
 
 def _latency_ms(fn: Any, row: Any, seconds: float = 0.5) -> float:
-    """Median wall time of ``fn(row)`` in ms: 3 to 15 calls after a warm-up, about
+    """Median wall time of ``fn(row)`` in ms: 1 to 15 calls after a warm-up, about
     ``seconds`` in all (a slow ensemble is timed fewer times)."""
     t0 = time.perf_counter()
     fn(row)
     first = time.perf_counter() - t0
     times = []
-    for _ in range(int(min(15, max(3, seconds / max(first, 1e-9))))):
+    for _ in range(int(min(15, max(1, seconds / max(first, 1e-9))))):
         t0 = time.perf_counter()
         fn(row)
         times.append(time.perf_counter() - t0)

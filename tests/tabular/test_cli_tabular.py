@@ -18,7 +18,7 @@ from tests.tabular._fixtures import table, teacher
 
 @pytest.fixture(autouse=True)
 def small_teacher(monkeypatch):
-    monkeypatch.setattr(tabular_cli, "default_teacher", lambda task, seed: teacher(task))
+    monkeypatch.setattr(tabular_cli, "default_teacher", lambda task, seed, workers: teacher(task))
 
 
 @pytest.fixture(scope="module")
