@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import os
 import pickle
 import shutil
 import tempfile
@@ -104,7 +105,8 @@ class _AutoBase(BaseEstimator):
         cv: folds of the cross-validation (stratified for classification).
         ensemble: ``caruana`` (greedy selection with replacement), ``stacking`` or ``best``.
         ensemble_size: Caruana's iterations (models added, with replacement).
-        workers: worker processes for trials (cut at the deadline); 0 runs trials in this
+        workers: worker processes for trials, one thread each (cut at the deadline; None: one
+            per CPU core, at most 4); 0 runs trials in this
             process (no cutting: a running trial finishes; for tests and debugging).
         max_trials: stop after this many trials even if time is left (None: time decides).
         store: a run directory: the search is stored there (SQLite) and a rerun with the
@@ -125,7 +127,7 @@ class _AutoBase(BaseEstimator):
         cv: int = 5,
         ensemble: str = "caruana",
         ensemble_size: int = 25,
-        workers: int = 1,
+        workers: int | None = None,
         max_trials: int | None = None,
         store: str | None = None,
         random_state: int = 0,
@@ -246,7 +248,7 @@ class _AutoBase(BaseEstimator):
             raise ConfigError(f"ensemble is {self.ensemble!r}; allowed: {', '.join(ENSEMBLES)}")
         if not isinstance(self.cv, int) or self.cv < 2:
             raise ConfigError(f"cv is {self.cv!r}; allowed: an integer >= 2")
-        if not isinstance(self.workers, int) or self.workers < 0:
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 0):
             raise ConfigError(f"workers is {self.workers!r}; allowed: 0 (in process) or more")
 
     def _models(self) -> tuple[str, ...]:
@@ -333,7 +335,8 @@ class _AutoBase(BaseEstimator):
         if self.workers == 0:
             executor = InlineExecutor()
         else:
-            executor = DeadlineExecutor(deadline, workdir, workers=self.workers, threads=1)
+            n = self.workers if self.workers is not None else min(4, os.cpu_count() or 1)
+            executor = DeadlineExecutor(deadline, workdir, workers=n, threads=1)
         try:
             run(
                 space,
