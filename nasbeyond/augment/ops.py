@@ -10,6 +10,11 @@ give the same pixels exactly: integer lookup tables where PIL uses them, PIL's f
 3x3 SMOOTH filter in the same order of operations, and PIL's own sampling engines for the affine
 ops (16.16 fixed point, or float64 positions accumulated pixel by pixel, with its border rules).
 
+A batch is sorted once into routes, each run once for all its samples whatever ops they drew
+(``apply_batch``): point ops as per-sample lookup tables and one lookup, geometric ops as one
+gather, the rest by op in uint8 integer arithmetic or float32 scratch buffers; on the CPU in
+cache-sized chunks (``CPU_CHUNK_BYTES``).
+
 Magnitudes are a ``level`` in [0, 1] (AutoAugment's bin / 9; RandAugment's M / 10; TrivialAugment
 draws it), mapped over the paper's ranges so that level 0 changes nothing wherever the op has a
 magnitude and a higher level always changes more (the paper's meaning; some reference code runs
