@@ -454,9 +454,9 @@ class LatencyPredictor:
         else:
             self.profile(models, task)
         y = np.asarray(measured_ms, dtype=float)
-        if len(models) != len(y) or len(y) < 2 * len(FEATURES) or not np.all(y > 0):
+        if len(models) != len(y) or len(y) < len(FEATURES) or not np.all(y > 0):
             raise ConfigError(
-                f"fit: need >= {2 * len(FEATURES)} models with one positive measurement each, "
+                f"fit: need >= {len(FEATURES)} models with one positive measurement each, "
                 f"got {len(models)} models and {len(y)} measurements"
             )
         x = np.array([self.features(m, task) for m in models])
@@ -578,14 +578,14 @@ def profile_space(
         The fitted predictor and the in-sample share of archs predicted within 10%.
 
     Raises:
-        ConfigError: fewer than 6 archs or 1 run, a non-positive input dimension, a space
+        ConfigError: fewer than 3 archs or 1 run, a non-positive input dimension, a space
             that cannot build for this input (e.g. the transformer without a vocabulary), an
             unknown backend or ``cuda`` without a CUDA GPU.
     """
     t = _task(task)
-    if archs < 2 * len(FEATURES) or runs < 1 or any(v < 1 for v in t.input_shape):
+    if archs < len(FEATURES) or runs < 1 or any(v < 1 for v in t.input_shape):
         raise ConfigError(
-            f"archs >= {2 * len(FEATURES)}, runs >= 1 and positive input_shape dimensions are "
+            f"archs >= {len(FEATURES)}, runs >= 1 and positive input_shape dimensions are "
             f"required, got archs={archs}, runs={runs}, input_shape={t.input_shape}"
         )
     _device(backend)
@@ -595,7 +595,8 @@ def profile_space(
     try:
         models = [space.build(space.sample(rng), t) for _ in range(archs)]
     except SpaceError as e:
-        raise ConfigError(f"input_shape: {e}") from None
+        hint = " (token inputs: e.g. --input-shape 64 --vocab-size 16)" if "vocab" in str(e) else ""
+        raise ConfigError(f"input_shape: {e}{hint}") from None
     predictor = LatencyPredictor(backend=backend, runs=runs)
     measured = np.array(predictor.fit(models, t, runs=runs))
     pred = np.array([predictor.predict(m, t) for m in models])

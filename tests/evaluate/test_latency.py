@@ -70,8 +70,8 @@ def test_predictor_fit_is_exact_on_model_shaped_data_and_survives_a_round_trip(t
     assert measure_ms(models[0], task, runs=3, warmup=1) > 0
     again = LatencyPredictor.load(lp.save(tmp_path / "lp.json"))
     assert again.predict(models[9], task) == pytest.approx(lp.predict(models[9], task))
-    with pytest.raises(ConfigError, match="fit: need >= 6 models"):
-        lp.fit(models[:3], task, [1.0, 1.0, 1.0])
+    with pytest.raises(ConfigError, match="fit: need >= 3 models"):
+        lp.fit(models[:2], task, [1.0, 1.0])
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(StoreError, match="latency_predictor"):
         LatencyPredictor.load(tmp_path / "bad.json")
@@ -137,8 +137,8 @@ def test_on_demand_entries_are_written_back_to_the_loaded_file(tmp_path):
 
 
 def test_profile_space_refuses_bad_settings_with_one_line():
-    with pytest.raises(ConfigError, match="archs >= 6, runs >= 1"):
-        profile_space(MLPSpace(), (1, 8, 8), archs=3)
+    with pytest.raises(ConfigError, match="archs >= 3, runs >= 1"):
+        profile_space(MLPSpace(), (1, 8, 8), archs=2)
     with pytest.raises(ConfigError, match="input_shape: transformer"):
         profile_space(make_space("transformer"), (3, 8, 8), archs=6)
     with pytest.raises(ConfigError, match="backend: 'tpu'; allowed: torch, cuda"):
