@@ -111,12 +111,12 @@ class SpaceContract(OneTorchThread):
             return
         if space.builds == "pipeline":  # tabular spaces build a scikit-learn Pipeline
             n_cat = len(task.categories)
-            x = rng.normal(size=(40, math.prod(task.input_shape)))
-            x[:, :n_cat] = rng.integers(0, min(task.categories or (2,)), size=(40, n_cat))
-            y = np.arange(40) % task.num_classes
+            rows = rng.normal(size=(40, math.prod(task.input_shape)))
+            rows[:, :n_cat] = rng.integers(0, min(task.categories or (2,)), size=(40, n_cat))
+            labels = np.arange(40) % task.num_classes
             for _ in range(3):
-                pipe = space.build(space.sample(rng), task).fit(x, y)
-                assert pipe.predict(x).shape == (40,)
+                pipe = space.build(space.sample(rng), task).fit(rows, labels)
+                assert pipe.predict(rows).shape == (40,)
             return
         from nasbeyond.evaluate import count_macs, count_params
 
