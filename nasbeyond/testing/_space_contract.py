@@ -115,7 +115,8 @@ class SpaceContract(OneTorchThread):
             rows[:, :n_cat] = rng.integers(0, min(task.categories or (2,)), size=(40, n_cat))
             labels = np.arange(40) % task.num_classes
             for _ in range(3):
-                pipe = space.build(space.sample(rng), task).fit(rows, labels)
+                pipe: Any = space.build(space.sample(rng), task)  # a Pipeline, not a Module
+                pipe.fit(rows, labels)
                 assert pipe.predict(rows).shape == (40,)
             return
         from nasbeyond.evaluate import count_macs, count_params
