@@ -4,7 +4,7 @@ AutoGluon-Tabular and a default LightGBM, on real offline datasets of all three 
 (ROC AUC binary, log loss multiclass, RMSE regression) on held-out rows of stratified splits.
 
     python bench/tabular.py            # 10 datasets, 60 s per system and split
-    python bench/tabular.py --quick    # 3 datasets (one per task), 15 s
+    python bench/tabular.py --quick    # 3 datasets (one per task), 30 s
     python bench/tabular.py --splits 3 # repeated splits (mean score)
 
 Each (dataset, system, split) runs in its own process; its wall time (fit + predict) is
@@ -241,9 +241,9 @@ def ranks(values: dict[str, float | None], greater: bool) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="3 datasets, 15 s")
+    p.add_argument("--quick", action="store_true", help="3 datasets, 30 s")
     p.add_argument(
-        "--limit", type=float, help="seconds per system and split (default 60; 15 quick)"
+        "--limit", type=float, help="seconds per system and split (default 60; 30 quick)"
     )
     p.add_argument("--splits", type=int, default=1, help="repeated 80/20 splits per dataset")
     p.add_argument("--datasets", help="comma-separated names (default: 10 datasets)")
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--one", nargs=2, metavar=("DATASET", "SYSTEM"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    limit = args.limit or (15.0 if args.quick else 60.0)
+    limit = args.limit or (30.0 if args.quick else 60.0)
     if args.one:
         print(json.dumps(one(args.one[0], args.one[1], limit, args.seed)), flush=True)
         return 0
