@@ -136,10 +136,13 @@ class TabularFrame(TransformerMixin, BaseEstimator):
 
 
 def _missing(v: Any) -> bool:
+    """None, NaN, NaT and pd.NA are missing; containers (a dict in a cell) are values."""
+    import pandas as pd
+
     if v is None:
         return True
     try:
-        return bool(v != v)  # NaN, NaT, pd.NA
+        return bool(pd.isna(v))
     except (TypeError, ValueError):
         return False
 
