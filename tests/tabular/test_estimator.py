@@ -60,12 +60,16 @@ def test_mixed_columns_numeric_categorical_datetime_missing():
     X["colour"] = rng.choice(["red", "green", None], size=len(X))
     X["when"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 900, len(X)), "D")
     X["month"] = X["when"].dt.month
+    X["count"] = pd.array(rng.integers(0, 9, len(X)), dtype="Int64")  # nullable, with pd.NA
+    X.loc[::5, "count"] = pd.NA
     X.loc[::7, "sepal length (cm)"] = np.nan
     y = y.map({0: "setosa", 1: "versicolor", 2: "virginica"})
     clf = AutoClassifier(models=("lightgbm", "linear"), workers=0, max_trials=2, cv=3).fit(X, y)
     kinds = clf.preprocessor_.kinds_
     assert kinds["colour"] == "categorical" and kinds["when"] == "datetime"
     assert kinds["month"] == "periodic" and kinds["sepal width (cm)"] == "numeric"
+    assert kinds["count"] == "numeric"
+    assert clf.preprocessor_.transform(X)["count"].isna().sum() == len(X[::5])
     assert clf.task_ == "multiclass" and clf.metric_ == "log_loss"
     new = X.iloc[:5].copy()
     new["colour"] = ["purple", None, "red", "green", "blue"]  # unseen levels
@@ -82,6 +86,14 @@ def test_diabetes_regression_rmse():
     assert reg.task_ == "regression" and reg.metric_ == "rmse"
     assert reg.oof_score_ < float(np.std(y))  # better than predicting the mean
     assert reg.predict(X.iloc[:4]).shape == (4,) and reg.score(X, y) > 0.3
+
+
+def test_importances_of_models_without_their_own_are_permutation_drops():
+    X, y = load_iris(return_X_y=True)
+    X = np.c_[X, np.random.default_rng(0).normal(size=len(X))]  # a noise column
+    clf = AutoClassifier(**{**SMALL, "models": ("knn",)}).fit(X, y)
+    imp = clf.feature_importances_
+    assert imp.sum() == pytest.approx(1.0) and imp[4] < imp[2]  # noise below petal length
 
 
 def test_stacking_option():
