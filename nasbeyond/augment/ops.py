@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -453,19 +454,22 @@ def warp(
     matrix, exactly as PIL samples it; pixels mapped outside take ``fill``. Same dtype and
     device out (into ``out``, contiguous like ``x``, when given: it may be ``x`` itself).
 
-    The host works out each sample's sampling engine and coefficients once; the pixels go in
+    Each distinct map's index is built once and cached (``MAP_CACHE_SIZE``); the pixels go in
     one gather for the whole batch on a GPU, chunk by chunk on the CPU (``CPU_CHUNK_BYTES``),
     whatever mix of maps the batch holds."""
     b, c, h, w = x.shape
-    mats = mats.to(torch.float64).cpu()
-    kind, fixed = sampling_engine(mats, w, h), fixed_coefficients(mats)
+    # batches repeat few maps (RandAugment: two per op at its one magnitude): each distinct map's
+    # index is built once and kept (a small LRU), and a sample's index is a copy of its map's
+    distinct, which = torch.unique(mats.to(torch.float64).cpu(), dim=0, return_inverse=True)
+    table = _map_indices(distinct, w, h, x.device).view(len(distinct), h * w)
+    which = which.to(x.device)
     if out is None:
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
     step = max(8, _chunk_len(x, 8))  # at least 8 a chunk: each has some fixed host cost
     for sl in _chunks(0, b, step):
         n = sl.stop - sl.start
         idx = _scratch("warp_idx", (n, 1, h * w), torch.int64, x.device)
-        _index_into(mats[sl], kind[sl], fixed[sl], w, h, idx.view(n, h, w))
+        torch.index_select(table, 0, which[sl], out=idx.view(n, h * w))
         padded = _scratch("warp", (n, c, h + 2, w + 2), x.dtype, x.device)
         for edge in (padded[:, :, 0], padded[:, :, -1], padded[:, :, :, 0], padded[:, :, :, -1]):
             edge.fill_(fill)
@@ -473,6 +477,28 @@ def warp(
         target = out[sl].view(n, c, h * w)
         torch.gather(padded.view(n, c, -1), 2, idx.expand(-1, c, -1), out=target)
     return out
+
+
+MAP_CACHE_SIZE = 64  # padded indices of recent maps kept per thread, size and device
+
+
+def _map_indices(mats: torch.Tensor, width: int, height: int, device: Any) -> torch.Tensor:
+    """(D, H, W) int64 padded indices of D distinct (D, 6) float64 maps, from a per-thread LRU
+    keyed by the exact coefficients, size and device; the missing ones built in one call."""
+    cache: OrderedDict[tuple[Any, ...], torch.Tensor]
+    cache = _SCRATCH.__dict__.setdefault("maps", OrderedDict())
+    dev = torch.device(device)
+    keys = [(*row, width, height, dev) for row in mats.tolist()]
+    missing = [i for i, k in enumerate(keys) if k not in cache]
+    if missing:
+        built = _padded_index(mats[missing], width, height, dev)
+        for i, idx in zip(missing, built, strict=True):
+            cache[keys[i]] = idx
+    for k in keys:
+        cache.move_to_end(k)
+    while len(cache) > max(MAP_CACHE_SIZE, len(keys)):
+        cache.popitem(last=False)
+    return torch.stack([cache[k] for k in keys])
 
 
 def _warp_pil(img: Image.Image, matrix: Matrix) -> Image.Image:
