@@ -16,17 +16,20 @@ re-measurement face the same machine load.
 from __future__ import annotations
 
 import argparse
+import fcntl
+import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save, table  # noqa: E402
+from _common import RESULTS, save, table  # noqa: E402
 
 from nasbeyond.evaluate import count_macs  # noqa: E402
 from nasbeyond.evaluate.latency import LatencyPredictor, measure_ms  # noqa: E402
@@ -75,7 +78,7 @@ def scores(pred: np.ndarray, meas: np.ndarray) -> dict[str, float]:
     }
 
 
-def run_space(name: str, n_fit: int, n_test: int, backend: str) -> dict[str, object]:
+def run_space(name: str, n_fit: int, n_test: int, backend: str) -> dict[str, Any]:
     ref, task = SPACES[name]
     space = make_space(ref)
     rng = np.random.default_rng(0)
@@ -137,56 +140,70 @@ def main() -> None:
         cpu = fastest_cpu() if args.cpu is None else args.cpu
         os.sched_setaffinity(0, {cpu})
         print(f"pinned to cpu {cpu}", file=sys.stderr)
-    start, out, rows = time.time(), {}, []
-    for name in args.space or list(SPACES):
-        r = run_space(name, n_fit, n_test, args.backend)
-        out[name] = r
-        ours, again, flops = r["predictor"], r["measured_again"], r["macs_linear"]
-        assert isinstance(ours, dict) and isinstance(again, dict) and isinstance(flops, dict)
-        rows.append(
-            [
-                name,
-                f"{r['median_ms']:.3f}",
-                ours["within_10pct"],
-                again["within_10pct"],
-                ours["kendall_tau"],
-                again["kendall_tau"],
-                ours["mape"],
-                again["mape"],
-                flops["within_10pct"],
-                "yes"
-                if ours["within_10pct"] >= again["within_10pct"] and ours["kendall_tau"] >= 0.9
-                else "NO",
-            ]
-        )
-        print(f"  {name}: {time.time() - start:.0f} s", file=sys.stderr, flush=True)
+    suffix = ("_quick" if args.quick else "") + ("_cuda" if args.backend == "cuda" else "")
+    start, name = time.time(), f"latency_predictor{suffix}"
+    for space in args.space or list(SPACES):
+        merge_save(name, args.backend, space, run_space(space, n_fit, n_test, args.backend))
+        print(f"  {space}: {time.time() - start:.0f} s", file=sys.stderr, flush=True)
     where = "CPU, 1 thread" if args.backend == "torch" else torch.cuda.get_device_name()
     print(
         f"latency prediction ({where}, batch 1, {args.backend}), {n_fit} archs fitted and "
         f"{n_test} unseen tested per space ({time.time() - start:.0f} s)"
     )
-    print(
-        table(
-            [
-                "space",
-                "median ms",
-                "ours within 10%",
-                "again within 10%",
-                "ours tau",
-                "again tau",
-                "ours MAPE",
-                "again MAPE",
-                "MACs-linear within 10%",
-                "met",
-            ],
-            rows,
-        )
-    )
-    met = all(row[-1] == "yes" for row in rows)
-    print(f"target (ours within 10% >= measured again, tau >= 0.9) on every space: {met}")
-    suffix = ("_quick" if args.quick else "") + ("_cuda" if args.backend == "cuda" else "")
-    path = save(f"latency_predictor{suffix}", {"backend": args.backend, "met": met, **out})
-    print(f"saved {path}")
+    data = json.loads((RESULTS / f"{name}.json").read_text())
+    rows = [row(k, data[k]) for k in SPACES if k in data]
+    print(table(HEAD, rows))
+    print(f"target (ours within 10% >= measured again, tau >= 0.9) on every space: {data['met']}")
+    print(f"saved {RESULTS / name}.json (spaces of earlier runs kept; this run: {args.space})")
+
+
+HEAD = [
+    "space",
+    "median ms",
+    "ours within 10%",
+    "again within 10%",
+    "ours tau",
+    "again tau",
+    "ours MAPE",
+    "again MAPE",
+    "MACs-linear within 10%",
+    "met",
+]
+
+
+def met(r: dict[str, Any]) -> bool:
+    ours, again = r["predictor"], r["measured_again"]
+    return bool(ours["within_10pct"] >= again["within_10pct"] and ours["kendall_tau"] >= 0.9)
+
+
+def row(name: str, r: dict[str, Any]) -> list[Any]:
+    ours, again, flops = r["predictor"], r["measured_again"], r["macs_linear"]
+    return [
+        name,
+        f"{r['median_ms']:.3f}",
+        ours["within_10pct"],
+        again["within_10pct"],
+        ours["kendall_tau"],
+        again["kendall_tau"],
+        ours["mape"],
+        again["mape"],
+        flops["within_10pct"],
+        "yes" if met(r) else "NO",
+    ]
+
+
+def merge_save(name: str, backend: str, space: str, result: dict[str, Any]) -> None:
+    """Save ``result`` as ``space``'s entry of bench/results/NAME.json, keeping the other spaces'
+    entries (runs of different spaces may go side by side, one per core; a lock keeps both)."""
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = RESULTS / f"{name}.json"
+        old = json.loads(path.read_text()) if path.exists() else {}
+        spaces = {k: v for k, v in old.items() if k in SPACES and "predictor" in v}
+        spaces[space] = result
+        ok = all(met(r) for r in spaces.values())
+        save(name, {"backend": backend, "met": ok, **{k: spaces[k] for k in SPACES if k in spaces}})
 
 
 if __name__ == "__main__":

@@ -300,8 +300,9 @@ _DIGESTS: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary(
 
 def record(model: nn.Module, task: TaskShape | tuple[int, ...]) -> list[Call]:
     """Every unit call and every op ``model``'s own forward runs, in order, on one example input
-    (``example_input(task)``, on the CPU), in eval mode (the model's mode is kept)."""
-    x = example_input(task)
+    (``example_input(task)``, on the model's device), in eval mode (the model's mode is
+    kept)."""
+    x = example_input(task, next(model.parameters(), torch.empty(0)).device)
     recorder = _Recorder()
 
     def pre(m: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
