@@ -146,7 +146,7 @@ def test_profile_space_refuses_bad_settings_with_one_line():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
-def test_cuda_backend_without_cuda_is_one_config_error():
+def test_cuda_backend_without_cuda_is_one_config_error(tmp_path, capsys):
     from nasbeyond.cli import main
 
     model = MLPSpace().build(MLPSpace().sample(np.random.default_rng(0)), MNIST)
@@ -157,6 +157,11 @@ def test_cuda_backend_without_cuda_is_one_config_error():
     with pytest.raises(ConfigError, match="backend: 'cuda' needs an NVIDIA GPU"):
         LatencyPredictor(backend="cuda").profile(model, MNIST)
     assert main(["latency", "profile", "--space", "mlp", "--backend", "cuda"]) == 2
+    search = ["search", "--space", "mlp", "--dataset", "digits", "--reward", "mnasnet"]
+    search += ["--target-latency", "1ms", "--evaluator-arg", "latency_backend=cuda"]
+    assert main([*search, "--run-dir", str(tmp_path / "r")]) == 2  # before any trial
+    assert not (tmp_path / "r").exists()
+    assert capsys.readouterr().err.count("'cuda' needs an NVIDIA GPU") == 2
 
 
 @pytest.mark.cuda
