@@ -21,9 +21,9 @@ import numpy as np
 
 from nasbeyond.exceptions import ConfigError, DataError, NasbeyondError
 from nasbeyond.extras import require
+from nasbeyond.tabular.export import MODELS, load_predictor
 
 TASKS = ("auto", "classification", "regression")
-MODELS = ("ensemble", "tree", "mlp")
 TEACHER_SHARE = 0.8  # of --time-limit for the AutoML search; the rest distils and exports
 
 
@@ -325,17 +325,6 @@ def report_table(meta: dict[str, Any]) -> str:
 
 
 # ----- predict, explain, serve -----------------------------------------------------------------
-def load_predictor(model_dir: str | Path, model: str = "ensemble") -> tuple[Any, dict[str, Any]]:
-    """(estimator, meta) from a model directory: the ensemble, the tree or the MLP."""
-    from nasbeyond.tabular.export import load_model
-
-    if model not in MODELS:
-        raise ConfigError(f"model: {model!r}; allowed: {', '.join(MODELS)}")
-    objects, meta = load_model(model_dir)
-    key = "teacher" if model == "ensemble" else model
-    return objects[key], meta
-
-
 def predict_frame(estimator: Any, meta: dict[str, Any], frame: Any, field: str = "data") -> Any:
     """Predictions as a DataFrame: ``prediction`` and, for classifiers, ``p_CLASS`` columns.
 

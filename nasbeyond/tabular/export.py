@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from nasbeyond.exceptions import DataError
+from nasbeyond.exceptions import ConfigError, DataError
 from nasbeyond.extras import require
 
 TRUSTED_PACKAGES = ("nasbeyond.tabular", "sklearn", "lightgbm", "numpy", "scipy.sparse")
@@ -38,6 +38,7 @@ ONNX_TOLERANCE = 1e-5
 MODEL_FILE = "model.skops"
 META_FILE = "meta.json"
 MANIFEST_FILE = "manifest.json"
+MODELS = ("ensemble", "tree", "mlp")  # what a model directory serves
 
 
 class UntrustedModelError(DataError):
@@ -264,6 +265,15 @@ def load_model(model_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
         objects = dict(sio.load(path, trusted=untrusted))
     _with_torch(objects)
     return objects, meta
+
+
+def load_predictor(model_dir: str | Path, model: str = "ensemble") -> tuple[Any, dict[str, Any]]:
+    """(estimator, meta) from a model directory: the ensemble, the tree or the MLP."""
+    if model not in MODELS:
+        raise ConfigError(f"model: {model!r}; allowed: {', '.join(MODELS)}")
+    objects, meta = load_model(model_dir)
+    key = "teacher" if model == "ensemble" else model
+    return objects[key], meta
 
 
 def _ort() -> Any:

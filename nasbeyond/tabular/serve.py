@@ -114,7 +114,7 @@ def make_app(
     from fastapi import Request
     from fastapi.responses import JSONResponse
 
-    from nasbeyond.tabular.cli import load_predictor
+    from nasbeyond.tabular.export import load_predictor
 
     estimator, meta = load_predictor(model_dir, model)
     app = fastapi.FastAPI(title="nasbeyond tabular model", version="1")
