@@ -491,13 +491,23 @@ class _AutoBase(BaseEstimator):
         self.feature_importances_ = total / total.sum() if total.sum() > 0 else total
 
     def _permutation_importance(self, typed: Any, y: np.ndarray, names: list[str]) -> np.ndarray:
-        """Drop of the ensemble's training-row score when one input column is shuffled (on at
-        most 200 rows) — for ensembles of models without their own importances (k-NN, MLP)."""
+        """Drop of the score when one input column is shuffled (Breiman 2001), on at most 200
+        training rows, of the heaviest member's first fold pipeline (one prediction per
+        column keeps it cheap) — for ensembles of models without their own importances (k-NN,
+        MLP)."""
+        from nasbeyond.tabular._search import predict_pipeline
+
         metric = get_metric(self.metric_, self.task_)
+        member = max(self.ensemble_, key=lambda m: m.weight)
+        n_classes = member.n_classes
+
+        def predict(frame: Any) -> np.ndarray:
+            return predict_pipeline(member.pipelines[0], frame, n_classes)
+
         rng = np.random.default_rng(self.random_state)
         rows = rng.permutation(len(y))[:200]
         base_frame = typed.iloc[rows].reset_index(drop=True)
-        base = metric.reward(metric(y[rows], self._blend(base_frame)))
+        base = metric.reward(metric(y[rows], predict(base_frame)))
         out = np.zeros(len(names))
         for i, name in enumerate(names):
             frame = base_frame.copy()
@@ -505,7 +515,7 @@ class _AutoBase(BaseEstimator):
                 if c.source == name:
                     frame[c.name] = frame[c.name].to_numpy()[rng.permutation(len(rows))]
             with contextlib.suppress(ValueError):
-                out[i] = max(0.0, base - metric.reward(metric(y[rows], self._blend(frame))))
+                out[i] = max(0.0, base - metric.reward(metric(y[rows], predict(frame))))
         return out
 
     # ----- prediction ------------------------------------------------------------------------
