@@ -225,10 +225,10 @@ class RunConfig:
                 target, _, fn = self.space.rpartition(":")
                 if target.endswith(".py"):  # absolute, so resume works from anywhere
                     self.space = f"{Path(target).resolve()}:{fn}"
-            elif getattr(self, name) not in names(kind):
+            elif getattr(self, name) not in _allowed(kind):
                 raise ConfigError(
                     f"{name}: unknown {kind} {getattr(self, name)!r}; allowed: "
-                    f"{', '.join(names(kind))}"
+                    f"{', '.join(_allowed(kind))}"
                     + (" or FILE.py:FUNCTION (a user-defined space)" if name == "space" else "")
                 )
         from nasbeyond.evaluate.pareto import parse_objectives
@@ -290,6 +290,13 @@ class RunConfig:
         self.trials = None if self.trials is None else int(self.trials)
         self.batch_size = int(self.batch_size)
         return self
+
+
+def _allowed(kind: str) -> list[str]:
+    """The names a field of ``kind`` takes: a strategy may also be a weight-sharing method."""
+    if kind == "strategy":
+        return sorted(set(names("strategy")) | set(names("oneshot")))
+    return names(kind)
 
 
 def fresh_run_dir(space: str, strategy: str, root: str = "runs") -> str:

@@ -1,4 +1,4 @@
-"""One registry per kind (space, strategy, dataset, evaluator) shared by the CLI and the API.
+"""One registry per kind (space, strategy, dataset, evaluator, oneshot), for CLI and API.
 
     @register("strategy", "random")
     class RandomSearch(Strategy): ...
@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from nasbeyond.exceptions import ConfigError
 
-KINDS = ("space", "strategy", "dataset", "evaluator")
+KINDS = ("space", "strategy", "dataset", "evaluator", "oneshot")
 PLUGIN_GROUP = "nasbeyond.plugins"
 
 # Where each built-in lives; importing the module runs its @register decorator.
@@ -68,6 +68,12 @@ BUILTINS: dict[str, dict[str, str]] = {
         "train": "nasbeyond.train.trainer",
         "augment-train": "nasbeyond.train.augment_trainer",
         "nb201-table": "nasbeyond.evaluate.nb201_table",
+    },
+    # weight-sharing searches (nasbeyond.oneshot): --strategy takes these names too
+    "oneshot": {
+        "darts": "nasbeyond.oneshot.darts",
+        "enas": "nasbeyond.oneshot.enas",
+        "spos": "nasbeyond.oneshot.spos",
     },
 }
 

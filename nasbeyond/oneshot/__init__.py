@@ -16,6 +16,7 @@ from nasbeyond.oneshot.base import (
     path_accuracy,
     recalibrate_bn,
     register_supernet,
+    require_supernet,
     save_checkpoint,
 )
 
@@ -34,5 +35,6 @@ __all__ = [
     "path_accuracy",
     "recalibrate_bn",
     "register_supernet",
+    "require_supernet",
     "save_checkpoint",
 ]

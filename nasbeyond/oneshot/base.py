@@ -72,8 +72,12 @@ class Supernet(nn.Module, ABC):
     """Every module of every arch of ``space`` for inputs of ``task``, held once.
 
     Architecture parameters (if any) live in ``self.alphas`` (an ``nn.ParameterDict``) so
-    that they are in ``state_dict`` (checkpoints) but apart from the weights.
+    that they are in ``state_dict`` (checkpoints) but apart from the weights. ``aux_skip``
+    (DARTS-'s auxiliary skip coefficient) is added on stride-1 edges by the relaxation of
+    supernets that support it; 0 turns it off.
     """
+
+    aux_skip: float = 0.0
 
     def __init__(self, space: Space, task: TaskShape) -> None:
         super().__init__()
@@ -133,12 +137,8 @@ def register_supernet(space_name: str) -> Callable[[SupernetBuilder], SupernetBu
     return deco
 
 
-def make_supernet(space: Space, task: TaskShape) -> Supernet:
-    """The supernet of ``space`` (its settings, e.g. channels and cells, included) for ``task``.
-
-    Raises:
-        ConfigError: the space has no supernet (the message names the spaces that have one).
-    """
+def require_supernet(space: Space) -> None:
+    """Raise ConfigError (naming the spaces that have one) unless ``space`` has a supernet."""
     if space.name not in SUPERNETS and space.name in SUPERNET_MODULES:
         importlib.import_module(SUPERNET_MODULES[space.name])
     if space.name not in SUPERNETS:
@@ -146,6 +146,15 @@ def make_supernet(space: Space, task: TaskShape) -> Supernet:
         raise ConfigError(
             f"space: {space.name!r} has no supernet for weight sharing; allowed: {allowed}"
         )
+
+
+def make_supernet(space: Space, task: TaskShape) -> Supernet:
+    """The supernet of ``space`` (its settings, e.g. channels and cells, included) for ``task``.
+
+    Raises:
+        ConfigError: the space has no supernet (the message names the spaces that have one).
+    """
+    require_supernet(space)
     return SUPERNETS[space.name](space, task)
 
 

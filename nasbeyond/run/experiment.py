@@ -14,7 +14,7 @@ from typing import Any
 
 from nasbeyond.config import RunConfig
 from nasbeyond.exceptions import ConfigError, StoreError
-from nasbeyond.registry import create, parameters
+from nasbeyond.registry import create, names, parameters
 from nasbeyond.run.executor import Executor, InlineExecutor, LocalExecutor
 from nasbeyond.run.loop import Progress, run
 from nasbeyond.run.store import DB_NAME, SQLiteStore
@@ -136,6 +136,22 @@ class Experiment:
             if progress:
                 progress(trial, finished, total, best)
 
+        if getattr(self.strategy, "weight_sharing", False):  # DARTS, ENAS, SPOS
+            from nasbeyond.run.oneshot import run_oneshot
+
+            best = run_oneshot(
+                self.space,
+                self.strategy,  # type: ignore[arg-type]  # a OneShotMethod
+                self.evaluator,
+                self.store,
+                budget=Budget(epochs=c.epochs),
+                seed=c.seed,
+                progress=on_trial,
+                threads=c.workers,
+                executor=executor,
+            )
+            self.store.put("search_s", self.store.get("search_s", 0.0) + time.time() - start)
+            return best
         best = run(
             self.space,
             self.strategy,
@@ -225,10 +241,18 @@ def components(c: RunConfig) -> tuple[Space, Strategy, Evaluator]:
     """The space, strategy and evaluator a config names, built through the registry. The
     evaluator receives the config fields its constructor declares (plus ``evaluator_args``)."""
     space = make_space(c.space, c.space_args)
-    strategy_kwargs = {"space": space, "seed": c.seed, **c.strategy_args}
-    if c.objectives and "objectives" in parameters("strategy", c.strategy):
-        strategy_kwargs.setdefault("objectives", c.objectives)
-    strategy: Strategy = create("strategy", c.strategy, **strategy_kwargs)
+    strategy: Strategy
+    if c.strategy in names("oneshot") and c.strategy not in names("strategy"):
+        # a weight-sharing method (nasbeyond.oneshot): Experiment.run hands it to run_oneshot
+        from nasbeyond.oneshot.base import require_supernet
+
+        require_supernet(space)
+        strategy = create("oneshot", c.strategy, seed=c.seed, **c.strategy_args)
+    else:
+        strategy_kwargs = {"space": space, "seed": c.seed, **c.strategy_args}
+        if c.objectives and "objectives" in parameters("strategy", c.strategy):
+            strategy_kwargs.setdefault("objectives", c.objectives)
+        strategy = create("strategy", c.strategy, **strategy_kwargs)
     wanted = parameters("evaluator", c.evaluator)
     kwargs = {
         k: getattr(c, k)
