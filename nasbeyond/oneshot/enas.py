@@ -71,6 +71,7 @@ class ENAS(OneShotMethod):
     Args:
         seed: fixes the controller's initial weights, its draws and the batch order.
         epochs: supernet epochs (each: one pass over the training split, then the controller).
+        steps_per_epoch: at most this many minibatches per epoch (None: the whole split).
         batch_size: minibatch size of both phases.
         lr: peak SGD learning rate of the shared weights (cosine decay to zero over all
             epochs); ``momentum`` (Nesterov), ``weight_decay``; gradients clipped at norm 5.
@@ -95,6 +96,7 @@ class ENAS(OneShotMethod):
         seed: int = 0,
         epochs: int = 10,
         batch_size: int = 64,
+        steps_per_epoch: int | None = None,
         lr: float = 0.05,
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
@@ -122,7 +124,10 @@ class ENAS(OneShotMethod):
             )
         if not 0 <= baseline_decay < 1:
             raise ConfigError(f"baseline_decay is {baseline_decay}; allowed: 0 <= x < 1")
+        if steps_per_epoch is not None and steps_per_epoch < 1:
+            raise ConfigError(f"steps_per_epoch is {steps_per_epoch}; allowed: >= 1 or None")
         super().__init__(seed)
+        self.steps_per_epoch = steps_per_epoch
         self.epochs, self.batch_size = int(epochs), int(batch_size)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.controller_steps, self.controller_lr, self.hidden = (
@@ -176,7 +181,9 @@ class ENAS(OneShotMethod):
         supernet.train()
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         total, correct, loss_sum, steps = 0, 0, 0.0, 0
-        for xb, yb in batches(data.x_train, data.y_train, self.batch_size, g):
+        for step, (xb, yb) in enumerate(batches(data.x_train, data.y_train, self.batch_size, g)):
+            if self.steps_per_epoch is not None and step >= self.steps_per_epoch:
+                break
             arch = policy.sample()
             logits = supernet(xb, arch)
             loss = F.cross_entropy(logits, yb)
@@ -224,6 +231,11 @@ class ENAS(OneShotMethod):
         }
 
     # -- the search ---------------------------------------------------------------------------
+    def epoch_steps(self, data: OneShotData) -> int:
+        """Minibatches per supernet epoch."""
+        steps = math.ceil(len(data.x_train) / self.batch_size)
+        return steps if self.steps_per_epoch is None else min(steps, self.steps_per_epoch)
+
     def search(
         self,
         supernet: Supernet,
@@ -237,7 +249,7 @@ class ENAS(OneShotMethod):
         supernet.to(data.device)
         torch.manual_seed(self.seed)
         policy = self.controller(supernet)
-        steps_per_epoch = math.ceil(len(data.x_train) / self.batch_size)
+        steps_per_epoch = self.epoch_steps(data)
         opt, sched = self._optimizer(supernet, self.epochs * steps_per_epoch)
         start = 0
         state = load_checkpoint(checkpoint_dir)

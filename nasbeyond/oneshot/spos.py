@@ -45,6 +45,7 @@ class SPOS(OneShotMethod):
     Args:
         seed: fixes the sampled paths, the batch order and the strategy.
         epochs: supernet training epochs (passes over the training split).
+        steps_per_epoch: at most this many minibatches per epoch (None: the whole split).
         batch_size: minibatch size of training and of BatchNorm recalibration.
         lr: peak SGD learning rate (cosine decay to zero); ``momentum`` (Nesterov),
             ``weight_decay`` (the paper's 4e-5).
@@ -68,6 +69,7 @@ class SPOS(OneShotMethod):
         seed: int = 0,
         epochs: int = 10,
         batch_size: int = 64,
+        steps_per_epoch: int | None = None,
         lr: float = 0.05,
         momentum: float = 0.9,
         weight_decay: float = 4e-5,
@@ -90,7 +92,10 @@ class SPOS(OneShotMethod):
         if recalibrate < 0:
             raise ConfigError(f"recalibrate is {recalibrate}; allowed: >= 0")
         lookup("strategy", strategy)  # an unknown name fails here, naming the allowed ones
+        if steps_per_epoch is not None and steps_per_epoch < 1:
+            raise ConfigError(f"steps_per_epoch is {steps_per_epoch}; allowed: >= 1 or None")
         super().__init__(seed)
+        self.steps_per_epoch = steps_per_epoch
         self.epochs, self.batch_size = int(epochs), int(batch_size)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.strategy, self.trials = strategy, int(trials)
@@ -117,7 +122,9 @@ class SPOS(OneShotMethod):
         supernet.train()
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         total, correct, loss_sum = 0, 0, 0.0
-        for xb, yb in batches(data.x_train, data.y_train, self.batch_size, g):
+        for step, (xb, yb) in enumerate(batches(data.x_train, data.y_train, self.batch_size, g)):
+            if self.steps_per_epoch is not None and step >= self.steps_per_epoch:
+                break
             logits = supernet(xb, supernet.sample_path(rng))
             loss = F.cross_entropy(logits, yb)
             if not torch.isfinite(loss):
@@ -130,6 +137,11 @@ class SPOS(OneShotMethod):
             correct += int((logits.argmax(1) == yb).sum())
             total += len(yb)
         return {"train_loss": loss_sum / max(1, total), "train_acc": correct / max(1, total)}
+
+    def epoch_steps(self, data: OneShotData) -> int:
+        """Minibatches per supernet epoch."""
+        steps = math.ceil(len(data.x_train) / self.batch_size)
+        return steps if self.steps_per_epoch is None else min(steps, self.steps_per_epoch)
 
     def search(
         self,
@@ -146,7 +158,7 @@ class SPOS(OneShotMethod):
         """
         supernet.to(data.device)
         rng = np.random.default_rng(self.seed)
-        steps = self.epochs * math.ceil(len(data.x_train) / self.batch_size)
+        steps = self.epochs * self.epoch_steps(data)
         opt = torch.optim.SGD(
             supernet.weight_parameters(),
             lr=self.lr,
