@@ -10,6 +10,7 @@ an option.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +18,10 @@ import numpy as np
 
 
 def caruana(
-    preds: Sequence[np.ndarray], score: Callable[[np.ndarray], float], iterations: int = 25
+    preds: Sequence[np.ndarray],
+    score: Callable[[np.ndarray], float],
+    iterations: int = 25,
+    deadline: float | None = None,
 ) -> np.ndarray:
     """Weights (summing to 1, shape (len(preds),)) of a greedy ensemble with replacement.
 
@@ -27,6 +31,8 @@ def caruana(
         iterations: models added in all (the first pick included); ties go to the earlier
             candidate. Of the nested ensembles built, the best scoring (the earliest of equal
             scores) is returned, as in the paper, so it is never worse than the best single.
+        deadline: a ``time.monotonic()`` time after which no further model is added (the
+            first pick is always made).
 
     Raises:
         ValueError: no candidates.
@@ -43,6 +49,8 @@ def caruana(
         total = total + preds[best]
         if scores[best] > kept_score:  # the best ensemble of the nested sequence is kept
             kept, kept_score = counts.copy(), scores[best]
+        if deadline is not None and time.monotonic() > deadline:
+            break
     out: np.ndarray = kept / kept.sum()
     return out
 

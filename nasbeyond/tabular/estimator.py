@@ -65,6 +65,7 @@ from nasbeyond.tabular.space import DEFAULTS, MODELS, TabularPipelineSpace, outp
 STRATEGIES = ("tpe", "evolution", "random", "local-search", "bananas", "reinforce")
 ENSEMBLES = ("caruana", "stacking", "best")
 SEARCH_SHARE = 0.85  # of the time limit; the rest: ensemble selection, loading, shutdown
+ENSEMBLE_SHARE = 0.95  # Caruana's selection adds no model after this share of the limit
 POOL = 20  # best pipelines the ensemble may draw from
 # The defaults are tried cheapest first, so that something finishes early under a short limit.
 PORTFOLIO_ORDER = ("linear", "lightgbm", "knn", "extra_trees", "random_forest", "mlp")
@@ -231,7 +232,7 @@ class _AutoBase(BaseEstimator):
         try:
             trials = self._search(typed, y_enc, n_classes, folds, metric, workdir, deadline)
             self.search_time_s_ = time.monotonic() - started
-            self._build_ensemble(trials, y_enc, n_classes, metric, workdir, limit)
+            self._build_ensemble(trials, y_enc, n_classes, metric, workdir, limit, started)
         finally:
             if self.store is None:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -377,6 +378,7 @@ class _AutoBase(BaseEstimator):
         metric: Metric,
         workdir: str,
         limit: float,
+        started: float,
     ) -> None:
         from nasbeyond.tabular._search import MAX_BUDGET, oof_file, trial_file
 
@@ -400,7 +402,10 @@ class _AutoBase(BaseEstimator):
 
             with config_context(skip_parameter_validation=True):
                 weights = caruana(
-                    oofs, lambda p: metric.reward(metric(y, p)), iterations=self.ensemble_size
+                    oofs,
+                    lambda p: metric.reward(metric(y, p)),
+                    iterations=self.ensemble_size,
+                    deadline=started + ENSEMBLE_SHARE * limit,
                 )
         else:
             weights = self._stack(oofs, y, n_classes, metric)
