@@ -143,7 +143,7 @@ def test_cli_flags_are_stored_with_the_run(tmp_path, capsys):
     assert "precision: 'half'; allowed: fp32, bf16" in capsys.readouterr().err
     run_dir = str(tmp_path / "run")
     argv = ["search", "--space", "mlp", "--dataset", "digits", "--trials", "1", "--steps", "2"]
-    argv += ["--precision", "bf16", "--channels-last", "--run-dir", run_dir]
+    argv += ["--precision", "bf16", "--channels-last", "--executor", "inline", "--run-dir", run_dir]
     assert main(argv) == 0
     cfg = RunRecord.open(run_dir).config
     assert (cfg.precision, cfg.channels_last) == ("bf16", True)
