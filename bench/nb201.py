@@ -6,12 +6,17 @@ Search signal: the 12-epoch CIFAR-10 validation accuracy; budget: 12,000 simulat
 Our strategies run through ``nasbeyond.run.run`` (the one loop) with a ``MemoryStore``
 (benchmark mode); Optuna's TPE and random samplers go through the same lookup as a peer.
 
-    python bench/nb201.py [--runs 500] [--quick]   # --quick: 100 runs, saved as nb201_quick
+    python bench/nb201.py [--runs 500] [--quick] [--methods a,b]   # --quick: 100 runs, saved
+                                                                     # as nb201_quick
+
+``--methods`` runs only those methods; the others' figures already on record with the same
+number of runs are kept in the saved JSON (and printed, marked ``*``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import sys
 import time
@@ -148,7 +153,19 @@ def main() -> None:
     args = p.parse_args()
     runs = 100 if args.quick else args.runs
     methods = args.methods.split(",")
-    results: dict[str, dict[str, list[float]]] = {}
+    for m in methods:
+        if m not in METHODS:
+            p.error(f"--methods: unknown method {m!r}; allowed: {', '.join(METHODS)}")
+    name = "nb201_quick" if args.quick else "nb201"  # a quick run keeps the full run's record
+    record = RESULTS / f"{name}.json"
+    kept: dict[str, Any] = {}
+    kept_settings: dict[str, Any] = {}
+    if record.exists():  # figures of methods not rerun now, measured with as many runs
+        old = json.loads(record.read_text())
+        if old.get("_runs") == runs:
+            kept = {k: v for k, v in old.items() if not k.startswith("_") and k not in methods}
+            kept_settings = {k: v for k, v in old.get("_settings", {}).items() if k in kept}
+    results: dict[str, dict[str, Any]] = {}
     curves: dict[str, list[list[tuple[float, float]]]] = {}
     start = time.time()
     with mp.get_context("spawn").Pool(2) as pool:
@@ -159,14 +176,19 @@ def main() -> None:
                 d: [round(float(accs[:, i].mean()), 3), round(float(accs[:, i].std()), 3)]
                 for i, d in enumerate(DATASETS)
             }
+            # share of runs whose chosen arch has the optimum's CIFAR-10 test accuracy
+            results[m]["optimum_share"] = round(float(np.mean(accs[:, 0] >= OPTIMUM - 5e-3)), 3)
             curves[m] = [c for _, c in out]
     rows = []
-    for m in methods:
-        row: list[Any] = [m]
+    for m in [*methods, *kept]:
+        res = results.get(m) or kept[m]
+        row: list[Any] = [m + ("" if m in results else " *")]
         for i, d in enumerate(DATASETS):
-            mean, std = results[m][d]
+            mean, std = res[d]
             ref = PAPER.get(m)
             row += [f"{mean:.2f}+-{std:.2f}", f"{ref[i][0]:.2f}+-{ref[i][1]:.2f}" if ref else ""]
+        share = res.get("optimum_share")
+        row.append("" if share is None else f"{100 * share:.0f}%")
         rows.append(row)
     print(
         f"NAS-Bench-201, {runs} runs per method, budget {BUDGET:.0f} simulated s "
@@ -182,25 +204,27 @@ def main() -> None:
                 "C100 paper",
                 "IN16 ours",
                 "IN16 paper",
+                "optimum found",
             ],
             rows,
         )
     )
     print(f"optimum: 94.37 / 73.51 / 47.31; 'best' = {METHODS['best']}")
+    if kept:
+        print(f"* kept from {record} (same number of runs), not rerun now")
     RESULTS.mkdir(exist_ok=True)
-    name = "nb201_quick" if args.quick else "nb201"  # a quick run keeps the full run's record
     regret_plot(curves, RESULTS / f"{name}_regret.png")
+    settings = {m: {"strategy": n, **kw} for m, (n, kw) in METHODS.items() if m in methods}
     out = save(
         name,
         {
+            **kept,
             **results,
             "_runs": runs,
-            "_settings": {
-                m: {"strategy": n, **kw} for m, (n, kw) in METHODS.items() if m in methods
-            },
+            "_settings": {**kept_settings, **settings},
         },
     )
-    print(f"saved {out} and {RESULTS / f'{name}_regret.png'}")
+    print(f"saved {out} and {RESULTS / f'{name}_regret.png'} (methods run now)")
 
 
 if __name__ == "__main__":
