@@ -454,7 +454,7 @@ def warp(
     matrix, exactly as PIL samples it; pixels mapped outside take ``fill``. Same dtype and
     device out (into ``out``, contiguous like ``x``, when given: it may be ``x`` itself).
 
-    Each distinct map's index is built once and cached (``MAP_CACHE_SIZE``); the pixels go in
+    Each distinct map's index is built once and cached (``MAP_CACHE_BYTES``); the pixels go in
     one gather for the whole batch on a GPU, chunk by chunk on the CPU (``CPU_CHUNK_BYTES``),
     whatever mix of maps the batch holds."""
     b, c, h, w = x.shape
@@ -479,12 +479,13 @@ def warp(
     return out
 
 
-MAP_CACHE_SIZE = 64  # padded indices of recent maps kept per thread, size and device
+MAP_CACHE_BYTES = 64 << 20  # padded indices of recent maps kept per thread, all sizes and devices
 
 
 def _map_indices(mats: torch.Tensor, width: int, height: int, device: Any) -> torch.Tensor:
     """(D, H, W) int64 padded indices of D distinct (D, 6) float64 maps, from a per-thread LRU
-    keyed by the exact coefficients, size and device; the missing ones built in one call."""
+    (``MAP_CACHE_BYTES``) keyed by the exact coefficients, size and device; the missing ones
+    built in one call."""
     cache: OrderedDict[tuple[Any, ...], torch.Tensor]
     cache = _SCRATCH.__dict__.setdefault("maps", OrderedDict())
     dev = torch.device(device)
@@ -496,9 +497,12 @@ def _map_indices(mats: torch.Tensor, width: int, height: int, device: Any) -> to
             cache[keys[i]] = idx
     for k in keys:
         cache.move_to_end(k)
-    while len(cache) > max(MAP_CACHE_SIZE, len(keys)):
-        cache.popitem(last=False)
-    return torch.stack([cache[k] for k in keys])
+    table = torch.stack([cache[k] for k in keys])
+    held = sum(v.numel() * v.element_size() for v in cache.values())
+    while held > MAP_CACHE_BYTES and len(cache) > len(keys):  # the oldest go first
+        _, old = cache.popitem(last=False)
+        held -= old.numel() * old.element_size()
+    return table
 
 
 def _warp_pil(img: Image.Image, matrix: Matrix) -> Image.Image:

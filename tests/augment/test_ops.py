@@ -114,9 +114,10 @@ def test_seeded_transforms_repeat_and_draw_per_sample():
     assert len(signatures) > 8
 
 
-def test_chunking_on_the_cpu_changes_no_pixel(monkeypatch):
+def test_chunking_and_caching_change_no_pixel(monkeypatch):
     # large images run chunk by chunk on the CPU; one sample a chunk must give what the whole
-    # batch gives, for every route (tables, warps, blends, Cutout's draws)
+    # batch gives, for every route (tables, warps, blends, Cutout's draws); and with no map
+    # indices kept between batches, the warps must give what the cached ones give
     from nasbeyond.augment import ops
 
     x = torch.stack([pil_to_tensor(i) for i in images(3, n=40, size=20)])
@@ -127,5 +128,8 @@ def test_chunking_on_the_cpu_changes_no_pixel(monkeypatch):
     ):
         whole = make()(x)
         monkeypatch.setattr(ops, "CPU_CHUNK_BYTES", 1)
+        assert torch.equal(make()(x), whole)
+        monkeypatch.undo()
+        monkeypatch.setattr(ops, "MAP_CACHE_BYTES", 0)
         assert torch.equal(make()(x), whole)
         monkeypatch.undo()
