@@ -80,7 +80,10 @@ class CrossValidate:
         shape = (len(self.y), self.n_classes) if self.n_classes else (len(self.y),)
         oof = np.zeros(shape)
         fitted = []
-        with warnings.catch_warnings():
+        from threadpoolctl import threadpool_limits
+
+        # BLAS / OpenMP get the worker's threads too (spinning extra threads cost much CPU).
+        with warnings.catch_warnings(), threadpool_limits(limits=ctx.threads):
             warnings.simplefilter("ignore")
             for train, val in self.folds:
                 pipe = self.space.pipeline(

@@ -539,8 +539,11 @@ class _AutoBase(BaseEstimator):
 
     def _predict_raw(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "ensemble_")
+        from threadpoolctl import threadpool_limits
+
         frame = self._frame(X, reset=False)
-        with warnings.catch_warnings():
+        # The members were fitted with one thread each; idle BLAS threads would only spin.
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore")
             return self._blend(self.preprocessor_.transform(frame))
 
