@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,7 @@ def merge_save(name: str, backend: str, space: str, result: dict[str, Any]) -> N
     """Save ``result`` as ``space``'s entry of bench/results/NAME.json, keeping the other spaces'
     entries (runs of different spaces may go side by side, one per core; a lock keeps both)."""
     RESULTS.mkdir(exist_ok=True)
-    with open(RESULTS / f".{name}.lock", "w") as lock:
+    with open(Path(tempfile.gettempdir()) / f"nasbeyond-bench-{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         path = RESULTS / f"{name}.json"
         old = json.loads(path.read_text()) if path.exists() else {}
