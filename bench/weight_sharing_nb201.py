@@ -157,14 +157,14 @@ def main() -> None:
                 flush=True,
             )
             runs.append(r)
-        row = {**summarise(runs), "settings": {"method": method, **kwargs}}
-        row["setup"] = {
-            "space_args": SPACE_ARGS,
-            "dataset": args.dataset,
-            "val_fraction": args.val_fraction,
-            "seeds": seeds,
-        }
-        results = merge(name, label, row)
+            row = {**summarise(runs), "settings": {"method": method, **kwargs}}
+            row["setup"] = {
+                "space_args": SPACE_ARGS,
+                "dataset": args.dataset,
+                "val_fraction": args.val_fraction,
+                "seeds": [run["seed"] for run in runs],  # saved after every seed
+            }
+            results = merge(name, label, row)
     rows = []
     for label, r in results.items():
         rows.append(

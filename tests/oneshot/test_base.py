@@ -85,7 +85,7 @@ def test_cli_darts_search_resumes_after_sigkill_and_records_everything(tmp_path)
     args = [
         sys.executable, "-m", "nasbeyond.cli", "search", "--space", "nb201",
         "--space-arg", "channels=2", "--space-arg", "cells=1", "--strategy", "darts",
-        "--strategy-arg", "epochs=6", "--strategy-arg", "steps_per_epoch=2",
+        "--strategy-arg", "epochs=4", "--strategy-arg", "steps_per_epoch=2",
         "--strategy-arg", "batch_size=8", "--dataset", "mnist5k", "--epochs", "0.02",
         "--run-dir", str(run_dir),
     ]  # fmt: skip
@@ -109,10 +109,10 @@ def test_cli_darts_search_resumes_after_sigkill_and_records_everything(tmp_path)
     import json
 
     record = json.loads(db.execute("SELECT value FROM meta WHERE key='oneshot'").fetchone()[0])
-    assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3, 4, 5, 6]  # each once
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3, 4]  # each once
     assert all(e["cost_s"] > 0 and e["cpu_s"] >= 0 for e in record["epochs"])
     assert record["arch"] is not None and record["candidates"]
-    assert killed_at < 6, "the kill came after the search had finished; nothing was resumed"
+    assert killed_at < 4, "the kill came after the search had finished; nothing was resumed"
     shown = _cli("show", str(run_dir))
     assert shown.returncode == 0, shown.stderr
-    assert "weight sharing: darts" in shown.stdout and "supernet epochs 6 of 6" in shown.stdout
+    assert "weight sharing: darts" in shown.stdout and "supernet epochs 4 of 4" in shown.stdout
