@@ -208,3 +208,21 @@ def test_serve_check_and_the_extra_it_needs(csv, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the extra were not installed
     code, _, err = run(["serve", model], capsys)
     assert code == 2 and "pip install nasbeyond[serve]" in err
+
+
+def test_check_types_names_the_column_value_and_row():
+    frame = pd.DataFrame({"n": ["1.5", None, "x"], "d": ["2024-05-31", "2024-06-01", None]})
+    out = tabular_cli.check_types(frame[["d"]], {"d": "datetime"})
+    assert out["d"].tolist() == frame["d"].tolist()
+    with pytest.raises(
+        tabular_cli.TabularCLIError,
+        match=r"column 'n': text where numbers were at fit \('x' in row 2\)",
+    ):
+        tabular_cli.check_types(frame, {"n": "numeric"})
+    bad = pd.DataFrame({"d": ["2024-05-31", "soon"]})
+    with pytest.raises(
+        tabular_cli.TabularCLIError, match=r"column 'd': 'soon' in row 1 is not a date"
+    ):
+        tabular_cli.check_types(bad, {"d": "datetime"})
+    ok = tabular_cli.check_types(frame.iloc[:2], {"n": "numeric"})
+    assert ok["n"].iloc[0] == 1.5 and np.isnan(ok["n"].iloc[1])
