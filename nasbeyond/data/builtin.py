@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from nasbeyond.data._base import Dataset, make_dataset
+from nasbeyond.data.stream import IMAGE_SUFFIXES
 from nasbeyond.exceptions import DataError
 from nasbeyond.registry import register
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",

@@ -22,6 +22,8 @@ import torch
 
 from nasbeyond.exceptions import DataError
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+
 # Above this many bytes of float32 inputs (train + test) a dataset streams from disk unless
 # in_memory=true: CIFAR-10 (737 MB as float32) stays in memory; 200,000 64x64 images stream.
 IN_MEMORY_LIMIT = 1 << 30
@@ -205,7 +207,6 @@ def stream_or_memory(in_memory: bool | None, n_images: int, shape: tuple[int, ..
 
 def image_files(root: Path, classes: list[str]) -> tuple[list[str], np.ndarray]:
     """Paths of the images under ``root/<class>/`` for each class (sorted) and their labels."""
-    from nasbeyond.data.builtin import IMAGE_SUFFIXES
 
     paths: list[str] = []
     labels: list[int] = []
