@@ -57,7 +57,12 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "hyperband": ("hyperband", FIDELITIES),
     "optuna-tpe": ("optuna", {"sampler": "tpe"}),
     "optuna-random": ("optuna", {"sampler": "random"}),
-    "best": ("tpe", {"gamma": 0.15}),
+    "tpe-multi": ("tpe", {"gamma": 0.15, "multivariate": True}),
+    # the best setting found: multivariate TPE, broad kernels, hill-climbs from the incumbent
+    "best": (
+        "tpe",
+        {"gamma": 0.15, "multivariate": True, "prior_weight": 3.0, "climb_after": 10},
+    ),
 }
 
 

@@ -261,7 +261,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed: a smoke run")
     p.add_argument("--report", action="store_true", help="only summarise the searches on record")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per strategy (default 5)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="seeds per strategy (default 5); the report counts seeds 0..N-1 only",
+    )
     p.add_argument("--tasks", default="churn,mnist")
     p.add_argument("--strategies", default=",".join(STRATEGIES))
     p.add_argument("--workers", type=int, default=2)
@@ -307,6 +312,7 @@ def main() -> None:
                 flush=True,
             )
     tasks = {n: tasks_all[n] for n in names}
+    records = [r for r in records if r["seed"] < seeds and r["strategy"] in strategies]
     summary = summarise(records, tasks)
     for name, rows in summary.items():
         t = tasks[name]
