@@ -77,9 +77,13 @@ def batch_augmenter(transform: Transform | None, data: Dataset) -> Transform | N
         )
     mean = torch.tensor(data.pixel_mean).view(1, -1, 1, 1)
     std = torch.tensor(data.pixel_std).view(1, -1, 1, 1)
+    on_device: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def apply(x: torch.Tensor) -> torch.Tensor:
-        m, s = mean.to(x.device), std.to(x.device)
+        # Copied to a device once, not every step (a host-to-device copy synchronises on CUDA).
+        if x.device not in on_device:
+            on_device[x.device] = (mean.to(x.device), std.to(x.device))
+        m, s = on_device[x.device]
         pixels = (x * s + m).clamp(0, 1)
         return (transform(pixels) - m) / s
 
