@@ -63,11 +63,14 @@ class TabularFrame(TransformerMixin, BaseEstimator):
     """Understands a pandas DataFrame's columns at fit and turns later frames into the typed
     frame ``columns_`` describes.
 
-    Rules (in order, per input column): all values missing -> error; bool or numeric dtype ->
+    Rules (in order, per input column): all values missing -> error; pandas ``category``
+    dtype (ordered or not) -> categorical (its values as text; the order is not kept); bool or
+    numeric dtype, nullable ones (``Int64``, ``Float64``, ``boolean``) included, ->
     numeric (periodic if its name is a month / weekday / hour name and its values fit);
     datetime dtype -> datetime; text that all parses as numbers -> numeric; text that all
     parses as ISO dates -> datetime; anything else -> categorical (values as text).
-    Infinities count as missing.
+    Infinities count as missing; so do ``None``, NaN, NaT and ``pd.NA``. Extension dtypes
+    (category, nullable, ``string``) are read as plain NumPy columns first (``_plain``).
 
     Attributes:
         kinds_: input column -> ``numeric | periodic | datetime | categorical``.
@@ -76,18 +79,24 @@ class TabularFrame(TransformerMixin, BaseEstimator):
     """
 
     def fit(self, X: Any, y: Any = None) -> TabularFrame:
+        import pandas as pd
+
         frame = _as_frame(X)
         self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         self.kinds_: dict[str, str] = {}
         self.columns_: list[Column] = []
         hour: dict[str, bool] = {}
         for name in frame.columns:
-            col = frame[name]
-            if col.isna().all():
+            raw = frame[name]
+            if raw.isna().all():
                 raise TabularInputError(
                     f"column {name!r}: every value is missing; drop the column or fill it"
                 )
-            kind, period = _infer(str(name), col)
+            if isinstance(raw.dtype, pd.CategoricalDtype):
+                kind, period = "categorical", 0.0
+            else:
+                kind, period = _infer(str(name), _plain(raw))
+            col = _plain(raw)
             self.kinds_[name] = kind
             if kind == "datetime":
                 stamps = _to_datetime(col)
@@ -116,7 +125,7 @@ class TabularFrame(TransformerMixin, BaseEstimator):
             )
         out: dict[str, Any] = {}
         for name in self.feature_names_in_:
-            kind, col = self.kinds_[name], frame[name]
+            kind, col = self.kinds_[name], _plain(frame[name])
             if kind in ("numeric", "periodic"):
                 out[str(name)] = _numbers(str(name), col)
             elif kind == "categorical":
@@ -145,6 +154,23 @@ def _missing(v: Any) -> bool:
         return bool(pd.isna(v))
     except (TypeError, ValueError):
         return False
+
+
+def _plain(col: Any) -> Any:
+    """``col`` with a NumPy dtype: category and ``string`` -> object (missing as NaN),
+    nullable integers / floats / booleans -> float64 (missing as NaN); others as they are."""
+    import pandas as pd
+
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return col.astype(object).where(col.notna(), np.nan)
+    if not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return col
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return col.astype("float64")  # pd.NA -> NaN
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return col  # tz-aware datetimes are read as dates
+    return col.astype(object).where(col.notna(), np.nan)
 
 
 def _as_frame(X: Any) -> Any:

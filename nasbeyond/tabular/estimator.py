@@ -10,6 +10,14 @@ with the mean of its k fold models (bagging, as AutoGluon does), so no refit is 
 time limit holds: trials still running at the deadline are cut (their worker processes are
 killed) and fail with ``Timeout``.
 
+Before the search, a cheap baseline (trial 0: the first model family of ``PORTFOLIO_ORDER``
+that is searched, normally logistic / ridge regression on the default preprocessing, on at most
+``BASELINE_ROWS`` training rows) is cross-validated in this process, with no worker to start,
+and always joins the leaderboard and the ensemble's candidates: ``fit`` returns a predictor
+whenever the limit leaves room for it, even if no searched pipeline finishes. It is stopped
+when its remaining folds would overrun the limit; then ``fit`` raises ``TimeoutError`` naming
+the time it needs.
+
 Fitted attributes other code may rely on (the export, CLI and serving parts do):
 
 - ``classes_`` (classifier): the class labels, in the column order of ``predict_proba``.
@@ -69,6 +77,10 @@ ENSEMBLE_SHARE = 0.95  # Caruana's selection adds no model after this share of t
 POOL = 20  # best pipelines the ensemble may draw from
 # The defaults are tried cheapest first, so that something finishes early under a short limit.
 PORTFOLIO_ORDER = ("linear", "lightgbm", "knn", "extra_trees", "random_forest", "mlp")
+BASELINE_ID = 0  # the in-process baseline's trial id (the store numbers searched trials from 1)
+BASELINE_ROWS = 20_000  # training rows the baseline takes at most (linear, k-NN)
+# Fidelity of the baseline when it is not a linear / k-NN model: boosting rounds, trees, epochs.
+BASELINE_FIDELITY = {"lightgbm": 1 / 3, "extra_trees": 1 / 3, "random_forest": 1 / 3, "mlp": 1 / 9}
 
 
 @dataclass
@@ -109,7 +121,8 @@ class _AutoBase(BaseEstimator):
         workers: worker processes for trials, one thread each (cut at the deadline; None: one
             per CPU core, at most 4); 0 runs trials in this
             process (no cutting: a running trial finishes; for tests and debugging).
-        max_trials: stop after this many trials even if time is left (None: time decides).
+        max_trials: stop after this many trials even if time is left, the baseline counting
+            as one (None: time decides).
         store: a run directory: the search is stored there (SQLite) and a rerun with the
             same data resumes it; None: in memory.
         random_state: seeds folds, strategy and models.
@@ -230,7 +243,16 @@ class _AutoBase(BaseEstimator):
         deadline = started + SEARCH_SHARE * limit - 0.5
         workdir = self.store or tempfile.mkdtemp(prefix="nasbeyond-tabular-")
         try:
-            trials = self._search(typed, y_enc, n_classes, folds, metric, workdir, deadline)
+            self._check_store(typed, y_enc, metric)
+            base = self._baseline(typed, y_enc, n_classes, folds, metric, workdir, started, limit)
+            trials = [base]
+            searched = None if self.max_trials is None else self.max_trials - 1
+            # Starting workers costs seconds under load: no search without time for a trial.
+            if (searched is None or searched > 0) and time.monotonic() < deadline - 1.0:
+                skip = base.arch if base.metrics.get("fidelity") == 1.0 else None
+                trials += self._search(
+                    typed, y_enc, n_classes, folds, metric, workdir, deadline, searched, skip
+                )
             self.search_time_s_ = time.monotonic() - started
             self._build_ensemble(trials, y_enc, n_classes, metric, workdir, limit, started)
         finally:
@@ -291,7 +313,11 @@ class _AutoBase(BaseEstimator):
         metric: Metric,
         workdir: str,
         deadline: float,
+        max_trials: int | None = None,
+        skip: Arch | None = None,
     ) -> list[Any]:
+        """The searched trials (ids from 1); ``skip``: an arch already evaluated (the
+        baseline), left out of the defaults tried first."""
         from nasbeyond.registry import create
         from nasbeyond.run import InlineExecutor, MemoryStore, SQLiteStore, run
         from nasbeyond.tabular._search import (
@@ -317,21 +343,10 @@ class _AutoBase(BaseEstimator):
         else:
             base = create("strategy", self.strategy, space=space, seed=seed)
         cheap_first = sorted(space.models, key=PORTFOLIO_ORDER.index)
-        first = [self._default_arch(m) for m in cheap_first]
+        first = [a for a in map(self._default_arch, cheap_first) if a != skip]
         strategy = Portfolio(space, base, first, deadline=deadline, seed=seed)
         evaluator = CrossValidate(space, typed, y, folds, metric, n_classes, workdir)
-        store: Any = MemoryStore()
-        if self.store is not None:
-            store = SQLiteStore(self.store)
-            key = _data_key(typed, y, [m for m in space.models], metric.name)
-            old = store.get("tabular_data")
-            if old is not None and old != key:
-                store.close()
-                raise ConfigError(
-                    f"store: {self.store} holds a search on other data or settings; "
-                    "use a fresh directory"
-                )
-            store.put("tabular_data", key)
+        store: Any = MemoryStore() if self.store is None else SQLiteStore(self.store)
         executor: Any
         if self.workers == 0:
             executor = InlineExecutor()
@@ -344,7 +359,7 @@ class _AutoBase(BaseEstimator):
                 strategy,
                 evaluator,
                 store=store,
-                trials=self.max_trials or 10**9,
+                trials=max_trials or 10**9,
                 executor=executor,
                 seed=seed,
                 progress=self.verbose or None,
@@ -353,6 +368,108 @@ class _AutoBase(BaseEstimator):
         finally:
             store.close()
         return trials
+
+    def _baseline(
+        self,
+        typed: Any,
+        y: np.ndarray,
+        n_classes: int,
+        folds: list[tuple[np.ndarray, np.ndarray]],
+        metric: Metric,
+        workdir: str,
+        started: float,
+        limit: float,
+    ) -> Any:
+        """Cross-validate the baseline in this process (trial ``BASELINE_ID``): the first
+        searched model family of ``PORTFOLIO_ORDER`` with its defaults and the default
+        preprocessing, linear / k-NN on at most ``BASELINE_ROWS`` rows, trees and networks at
+        a reduced fidelity (``BASELINE_FIDELITY``). Writes its pipelines and out-of-fold
+        predictions as a searched trial's. A failing baseline returns a failed trial.
+
+        Raises:
+            TimeoutError: the baseline's remaining folds would end past the limit.
+        """
+        from threadpoolctl import threadpool_limits
+
+        from nasbeyond.tabular._search import (
+            MAX_BUDGET,
+            _atomic_write,
+            oof_file,
+            predict_pipeline,
+            trial_file,
+        )
+        from nasbeyond.trial import Trial
+
+        model = min(self.space_.models, key=PORTFOLIO_ORDER.index)
+        arch = self._default_arch(model)
+        n_train = max(len(tr) for tr, _ in folds)
+        if model in ("linear", "knn"):
+            fidelity = min(1.0, BASELINE_ROWS / n_train)
+        else:
+            fidelity = BASELINE_FIDELITY[model]
+        end = started + ENSEMBLE_SHARE * limit - 0.25  # leaves time to blend and return
+        t0 = time.monotonic()
+        oof = np.zeros((len(y), n_classes) if n_classes else (len(y),))
+        fitted = []
+        try:
+            with warnings.catch_warnings(), threadpool_limits(limits=1):
+                warnings.simplefilter("ignore")
+                for i, (train, val) in enumerate(folds):
+                    now = time.monotonic()
+                    per_fold = (now - t0) / i if i else 0.0
+                    if now + per_fold * (len(folds) - i) > end:
+                        raise TimeoutError(_too_short(limit, now - started, per_fold, len(folds)))
+                    pipe = self.space_.pipeline(
+                        arch,
+                        fidelity=fidelity,
+                        n_rows=len(train),
+                        seed=self.random_state % (2**31 - 1),
+                        threads=1,
+                    )
+                    pipe.fit(typed.iloc[train], y[train])
+                    oof[val] = predict_pipeline(pipe, typed.iloc[val], n_classes)
+                    fitted.append(pipe)
+            value = metric(y, oof)
+            if not np.isfinite(value):
+                raise ValueError(f"{metric.name} is {value}")
+        except TimeoutError:
+            raise
+        except Exception as exc:  # a failing baseline leaves the search to find a model
+            error = f"{type(exc).__name__}: {exc}"
+            return Trial(BASELINE_ID, arch, "failed", cost_s=time.monotonic() - t0, error=error)
+        _atomic_write(
+            trial_file(workdir, BASELINE_ID),
+            lambda fh: pickle.dump(fitted, fh, protocol=pickle.HIGHEST_PROTOCOL),
+        )
+        _atomic_write(oof_file(workdir, BASELINE_ID), lambda fh: np.save(fh, oof))
+        return Trial(
+            BASELINE_ID,
+            arch,
+            "ok",
+            reward=metric.reward(value),
+            metrics={"score": value, "metric": metric.name, "fidelity": fidelity},
+            cost_s=time.monotonic() - t0,
+            budget=fidelity * MAX_BUDGET,
+        )
+
+    def _check_store(self, typed: Any, y: np.ndarray, metric: Metric) -> None:
+        """Refuse a store that holds a search on other data or settings; mark it as ours."""
+        from nasbeyond.run import SQLiteStore
+
+        if self.store is None:
+            return
+        store = SQLiteStore(self.store)
+        try:
+            key = _data_key(typed, y, list(self.space_.models), metric.name)
+            old = store.get("tabular_data")
+            if old is not None and old != key:
+                raise ConfigError(
+                    f"store: {self.store} holds a search on other data or settings; "
+                    "use a fresh directory"
+                )
+            store.put("tabular_data", key)
+        finally:
+            store.close()
 
     def _default_arch(self, model: str) -> Arch:
         arch = self.space_.from_choices([0] * len(self.space_.decisions()))
@@ -388,7 +505,7 @@ class _AutoBase(BaseEstimator):
             raise TimeoutError(
                 f"time_limit: no pipeline finished in {limit:g} s ({len(trials)} tried"
                 + (f"; e.g. {errors[0]}" if errors else "")
-                + "); allow more time"
+                + f"); raise time_limit (e.g. to {math.ceil(2 * limit)} s)"
             )
         ok.sort(key=lambda t: (-(t.reward or 0.0), t.id))
         pool = ok[:POOL]
@@ -439,7 +556,8 @@ class _AutoBase(BaseEstimator):
                 {
                     "trial": t.id,
                     "model": t.arch["model"],
-                    "pipeline": self.space_.describe(t.arch),
+                    "pipeline": ("baseline: " if t.id == BASELINE_ID else "")
+                    + self.space_.describe(t.arch),
                     metric.name: t.metrics.get("score", np.nan),
                     "fidelity": (t.budget or MAX_BUDGET) / MAX_BUDGET,
                     "time_s": round(t.cost_s, 3),
@@ -623,6 +741,16 @@ class AutoRegressor(RegressorMixin, _AutoBase):
 
     def predict(self, X: Any) -> np.ndarray:
         return self._predict_raw(X)
+
+
+def _too_short(limit: float, spent: float, per_fold: float, folds: int) -> str:
+    """The message of a fit whose limit leaves no room even for the baseline."""
+    need = spent + per_fold * folds
+    enough = max(10, math.ceil(need / ENSEMBLE_SHARE * 2))
+    return (
+        f"time_limit: {limit:g} s is too short for even the baseline pipeline (about "
+        f"{need:.1f} s with the data's preparation); raise time_limit to at least {enough} s"
+    )
 
 
 def _check_missing_target(y: np.ndarray) -> None:

@@ -156,7 +156,7 @@ def test_target_column_by_name_and_store_resumes(tmp_path):
     first = AutoClassifier(store=store, **{**SMALL, "max_trials": 2}).fit(data, "label")
     again = AutoClassifier(store=store, **{**SMALL, "max_trials": 3}).fit(data, "label")
     ids = lambda est: sorted(t for t in est.leaderboard()["trial"] if t == t)  # noqa: E731
-    assert ids(first) == [1, 2] and ids(again) == [1, 2, 3]
+    assert ids(first) == [0, 1] and ids(again) == [0, 1, 2]  # 0: the baseline
     with pytest.raises(ConfigError, match="other data"):
         AutoClassifier(store=store, **SMALL).fit(data.iloc[:100], "label")
 
