@@ -51,6 +51,13 @@ def read_csv(path: str | Path, field: str = "data") -> Any:
         raise DataError(f"{field}: {p} is not a readable CSV ({msg})") from None
     if len(frame) == 0:
         raise DataError(f"{field}: {p} has a header but no data rows")
+    header = pd.read_csv(p, nrows=1, header=None).iloc[0]
+    names = [str(c).strip() for c in header]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataError(
+            f"{field}: {p} names column {dupes[0]!r} more than once; column names must be unique"
+        )
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
@@ -129,7 +136,7 @@ def check_types(frame: Any, kinds: dict[str, str], field: str = "data") -> Any:
                 row = int(np.flatnonzero(bad)[0])
                 raise TabularCLIError(
                     f"{field}: column {col!r}: text where numbers were at fit "
-                    f"({values.iloc[row]!r} in row {row})"
+                    f"({values.iloc[row]!r} on line {row + 2} of the file)"
                 )
             frame[col] = numbers.astype(float)
         elif kind == "datetime":
@@ -138,8 +145,8 @@ def check_types(frame: Any, kinds: dict[str, str], field: str = "data") -> Any:
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 raise TabularCLIError(
-                    f"{field}: column {col!r}: {values.iloc[row]!r} in row {row} is not a date "
-                    "(ISO 8601 such as 2024-05-31 expected)"
+                    f"{field}: column {col!r}: {values.iloc[row]!r} on line {row + 2} is not a "
+                    "date (ISO 8601 such as 2024-05-31 expected)"
                 )
     return frame
 
@@ -193,6 +200,8 @@ def fit_model_dir(
         raise ConfigError(f"max_depth: {max_depth}; allowed: >= 1")
     task = infer_task(frame[target], task) if target in frame.columns else task
     X, y = check_target(frame, target, task)
+    if len(y) < len(frame):
+        say(f"target: {len(frame) - len(y)} row(s) with no {target!r} value left out of the fit")
     for c in X.columns:
         if X[c].isna().all():
             raise TabularCLIError(

@@ -216,13 +216,20 @@ def test_check_types_names_the_column_value_and_row():
     assert out["d"].tolist() == frame["d"].tolist()
     with pytest.raises(
         tabular_cli.TabularCLIError,
-        match=r"column 'n': text where numbers were at fit \('x' in row 2\)",
+        match=r"column 'n': text where numbers were at fit \('x' on line 4 of the file\)",
     ):
         tabular_cli.check_types(frame, {"n": "numeric"})
     bad = pd.DataFrame({"d": ["2024-05-31", "soon"]})
     with pytest.raises(
-        tabular_cli.TabularCLIError, match=r"column 'd': 'soon' in row 1 is not a date"
+        tabular_cli.TabularCLIError, match=r"column 'd': 'soon' on line 3 is not a date"
     ):
         tabular_cli.check_types(bad, {"d": "datetime"})
     ok = tabular_cli.check_types(frame.iloc[:2], {"n": "numeric"})
     assert ok["n"].iloc[0] == 1.5 and np.isnan(ok["n"].iloc[1])
+
+
+def test_duplicate_column_names_are_refused(tmp_path):
+    path = tmp_path / "dupe.csv"
+    path.write_text("Price,Price,y\n1,2,a\n3,4,b\n")
+    with pytest.raises(tabular_cli.DataError, match=r"names column 'Price' more than once"):
+        tabular_cli.read_csv(path)
