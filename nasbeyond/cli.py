@@ -182,11 +182,14 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def _search(exp: Any) -> int:
+    from nasbeyond.registry import names
     from nasbeyond.run import ProgressBar
 
     c = exp.config
     exp.check()
     done = exp.store.count_finished()
+    # a weight-sharing method trains one supernet, then retrains its one derived arch
+    one_shot = c.strategy in names("oneshot") and c.strategy not in names("strategy")
     print(
         "search: "
         + " ".join(
@@ -196,7 +199,7 @@ def _search(exp: Any) -> int:
                 ("strategy", c.strategy),
                 ("evaluator", c.evaluator),
                 ("dataset", c.dataset),
-                ("trials", c.trials),
+                ("trials", None if one_shot else c.trials),
                 ("budget_seconds", c.budget_seconds),
                 ("workers", c.workers),
                 ("run_dir", c.run_dir),
