@@ -107,7 +107,8 @@ BAD = [
     (
         ["search", "--space", "nope"],
         "space: unknown space 'nope'; allowed: augment-policy, darts, evolution-cnn, macro-cnn, "
-        "mlp, mnasnet, nasnet, nb201, randaugment, tabular-pipeline, transformer or FILE.py:FUNCTION",
+        "mlp, mnasnet, nasnet, nb201, randaugment, tabular-pipeline, transformer or "
+        "FILE.py:FUNCTION",
     ),
     (["search", "--strategy", "nope"], "strategy: unknown strategy 'nope'; allowed:"),
     (["search", "--dataset", "nope"], "dataset: unknown dataset 'nope'; allowed:"),
