@@ -46,6 +46,7 @@ DARTS_BUDGET = {"epochs": 10, "steps_per_epoch": 20, "batch_size": 32}
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "darts": ("darts", {**DARTS_BUDGET, "guard": "none"}),
     "darts-guarded": ("darts", {**DARTS_BUDGET, "guard": "darts-"}),
+    "darts-es": ("darts", {**DARTS_BUDGET, "guard": "es"}),
     # ENAS and SPOS train one sampled path per minibatch, on the same budget of steps
     "enas": ("enas", {**DARTS_BUDGET, "controller_steps": 20, "final_samples": 10}),
     "spos": ("spos", {**DARTS_BUDGET, "trials": 20, "population_size": 10, "sample_size": 3}),

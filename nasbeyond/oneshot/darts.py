@@ -13,13 +13,14 @@ from alpha (``Supernet.derive``).
 Unguarded DARTS collapses: on NAS-Bench-201 its cell becomes all ``skip_connect`` (Dong & Yang,
 ICLR 2020: 54.30 % CIFAR-10 test). Guards (``guard=``):
 
-- ``darts-`` (the default): DARTS-'s auxiliary skip connection (Chu et al., "DARTS-: Robustly
+- ``darts-``: DARTS-'s auxiliary skip connection (Chu et al., "DARTS-: Robustly
   Stepping out of Performance Collapse Without Indicators", ICLR 2021): every stride-1 edge adds
   ``beta * x`` outside its mix, ``beta`` decaying linearly from ``beta0`` (1) to 0 over the
   epochs. The residual path no longer has to come from the ``skip_connect`` op, so skip stops
   winning for its optimisation advantage alone.
-- ``es``: early stopping on the count of parameter-free ops (DARTS+, Liang et al. 2019; the
-  indicator of DARTS-ES, Zela et al., ICLR 2020): when the derived arch has more than
+- ``es`` (the default: in ``bench/weight_sharing_nb201.py`` it derived the best NB201 cells of
+  the three, see README): early stopping on the count of parameter-free ops (DARTS+, Liang et
+  al. 2019; the indicator of DARTS-ES, Zela et al., ICLR 2020): when the derived arch has more than
   ``max_skip_or_none`` ``skip_connect`` / ``none`` edges (NB201: of 6; DARTS: in the normal
   cell), the search stops and returns the arch derived one epoch earlier.
 - ``none``: the original method.
@@ -74,7 +75,7 @@ class DARTS(OneShotMethod):
         seed: fixes the architecture parameters' initialisation and the batch order.
         epochs: supernet epochs.
         order: 1 (first-order approximation) or 2 (unrolled, finite-difference Hessian).
-        guard: ``darts-`` (auxiliary skip, default), ``es`` (early stop) or ``none``.
+        guard: ``es`` (early stop, default), ``darts-`` (auxiliary skip) or ``none``.
         beta0: the auxiliary skip's starting coefficient (``darts-``).
         max_skip_or_none: the ``es`` threshold (parameter-free edges allowed).
         batch_size: minibatch of both the weight and the architecture step.
@@ -92,7 +93,7 @@ class DARTS(OneShotMethod):
         seed: int = 0,
         epochs: int = 10,
         order: int = 1,
-        guard: str = "darts-",
+        guard: str = "es",
         beta0: float = 1.0,
         max_skip_or_none: int = 2,
         batch_size: int = 64,
