@@ -5,8 +5,9 @@ A model directory holds ``model.skops`` (the estimators, written by skops, which
 objects as a tree of typed nodes instead of a pickle), ``meta.json`` (columns, task, classes,
 reports) and ``manifest.json`` (the SHA-256 of every file). ``load_model`` refuses a file
 whose digest changed, and refuses any type in ``model.skops`` that is not a class from a
-trusted package (``TRUSTED_PACKAGES``): a function such as ``os.system`` or a class of
-another package never gets loaded. ``write_model_dir`` writes into a temporary sibling
+trusted package (``TRUSTED_PACKAGES``) or one of the pipeline space's own transform functions
+(``TRUSTED_FUNCTIONS``): a function such as ``os.system`` or a class of another package never
+gets loaded. ``write_model_dir`` writes into a temporary sibling
 directory and renames it at the end, so an interrupted save leaves nothing half-written.
 
 ``export_tree_onnx`` (skl2onnx) and ``export_mlp_onnx`` (torch.onnx) write the students'
@@ -34,6 +35,11 @@ from nasbeyond.extras import require
 
 TRUSTED_PACKAGES = ("nasbeyond.tabular", "sklearn", "lightgbm", "numpy", "scipy.sparse")
 TRUSTED_TYPES = ("collections.OrderedDict", "builtins.slice")
+# The only functions a model may hold: the pipeline space's own transforms (FunctionTransformer).
+TRUSTED_FUNCTIONS = (
+    "nasbeyond.tabular.space._signed_log",
+    "nasbeyond.tabular.space._sincos_names",
+)
 ONNX_TOLERANCE = 1e-5
 MODEL_FILE = "model.skops"
 META_FILE = "meta.json"
@@ -50,9 +56,10 @@ def _skops() -> Any:
 
 
 def _is_trusted(name: str) -> bool:
-    """A dotted name is trusted when listed in ``TRUSTED_TYPES``, or when it is a *class*
-    defined in one of ``TRUSTED_PACKAGES`` (functions are never trusted: they are code)."""
-    if name in TRUSTED_TYPES:
+    """A dotted name is trusted when listed in ``TRUSTED_TYPES`` or ``TRUSTED_FUNCTIONS``, or
+    when it is a *class* defined in one of ``TRUSTED_PACKAGES`` (any other function is code,
+    never trusted)."""
+    if name in TRUSTED_TYPES or name in TRUSTED_FUNCTIONS:
         return True
     if not any(name == p or name.startswith(p + ".") for p in TRUSTED_PACKAGES):
         return False

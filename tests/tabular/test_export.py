@@ -106,3 +106,17 @@ def test_a_directory_that_is_not_a_model_is_not_overwritten(tmp_path):
     assert (tmp_path / "notes" / "a.txt").read_text() == "mine"
     with pytest.raises(DataError, match="not a model directory"):
         load_model(tmp_path / "notes")
+
+
+def test_the_pipeline_spaces_own_transforms_load(tmp_path):
+    from nasbeyond.tabular.space import _signed_log, _SinCos, _sincos_names
+
+    steps = [
+        FunctionTransformer(_signed_log, feature_names_out="one-to-one"),
+        FunctionTransformer(_SinCos(12.0), feature_names_out=_sincos_names),
+    ]
+    out = write_model_dir(tmp_path / "m", {"steps": steps}, {})
+    objects, _ = load_model(out)
+    x = np.array([[-3.0], [0.0], [5.0]])
+    for saved, loaded in zip(steps, objects["steps"], strict=True):
+        np.testing.assert_array_equal(saved.fit(x).transform(x), loaded.fit(x).transform(x))
