@@ -48,6 +48,7 @@ Note for the ENAS / SPOS implementer (how a method plugs in)::
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import time
 from abc import ABC, abstractmethod
@@ -316,6 +317,13 @@ class OneShotMethod(ABC):
     ) -> Arch:
         """Train ``supernet`` (resuming from ``checkpoint_dir`` if it holds a checkpoint) and
         return the arch found. Epochs and candidates go to ``log``."""
+
+
+def epoch_steps(n_train: int, batch_size: int, steps_per_epoch: int | None) -> int:
+    """Minibatches per supernet epoch: one pass over ``n_train`` rows, capped by
+    ``steps_per_epoch`` when set."""
+    steps = math.ceil(n_train / batch_size)
+    return steps if steps_per_epoch is None else min(steps, steps_per_epoch)
 
 
 CHECKPOINT = "method.pt"

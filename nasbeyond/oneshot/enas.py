@@ -40,6 +40,7 @@ from nasbeyond.oneshot.base import (
     SearchLog,
     Supernet,
     batches,
+    epoch_steps,
     load_checkpoint,
     save_checkpoint,
 )
@@ -231,11 +232,6 @@ class ENAS(OneShotMethod):
         }
 
     # -- the search ---------------------------------------------------------------------------
-    def epoch_steps(self, data: OneShotData) -> int:
-        """Minibatches per supernet epoch."""
-        steps = math.ceil(len(data.x_train) / self.batch_size)
-        return steps if self.steps_per_epoch is None else min(steps, self.steps_per_epoch)
-
     def search(
         self,
         supernet: Supernet,
@@ -249,7 +245,7 @@ class ENAS(OneShotMethod):
         supernet.to(data.device)
         torch.manual_seed(self.seed)
         policy = self.controller(supernet)
-        steps_per_epoch = self.epoch_steps(data)
+        steps_per_epoch = epoch_steps(len(data.x_train), self.batch_size, self.steps_per_epoch)
         opt, sched = self._optimizer(supernet, self.epochs * steps_per_epoch)
         start = 0
         state = load_checkpoint(checkpoint_dir)

@@ -15,7 +15,6 @@ subnets with an ordinary strategy, scoring each with the weights it inherits.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from nasbeyond.oneshot.base import (
     SearchLog,
     Supernet,
     batches,
+    epoch_steps,
     load_checkpoint,
     save_checkpoint,
 )
@@ -138,11 +138,6 @@ class SPOS(OneShotMethod):
             total += len(yb)
         return {"train_loss": loss_sum / max(1, total), "train_acc": correct / max(1, total)}
 
-    def epoch_steps(self, data: OneShotData) -> int:
-        """Minibatches per supernet epoch."""
-        steps = math.ceil(len(data.x_train) / self.batch_size)
-        return steps if self.steps_per_epoch is None else min(steps, self.steps_per_epoch)
-
     def search(
         self,
         supernet: Supernet,
@@ -158,7 +153,7 @@ class SPOS(OneShotMethod):
         """
         supernet.to(data.device)
         rng = np.random.default_rng(self.seed)
-        steps = self.epochs * self.epoch_steps(data)
+        steps = self.epochs * epoch_steps(len(data.x_train), self.batch_size, self.steps_per_epoch)
         opt = torch.optim.SGD(
             supernet.weight_parameters(),
             lr=self.lr,

@@ -111,7 +111,12 @@ def _worker_main(conn: Connection, payload: bytes, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C (see above)
 
     torch.set_num_threads(threads)
-    evaluator = pickle.loads(payload)  # our own bytes, sent by the driver
+    serve_jobs(conn, pickle.loads(payload))  # our own bytes, sent by the driver
+
+
+def serve_jobs(conn: Connection, evaluator: Evaluator) -> None:
+    """A worker's loop: evaluate each job received on ``conn`` and send back ``(id, result)``,
+    until ``None`` or a closed pipe."""
     while True:
         try:
             job = conn.recv()

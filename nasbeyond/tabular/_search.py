@@ -18,7 +18,7 @@ import numpy as np
 
 from nasbeyond.arch import Arch
 from nasbeyond.run import LocalExecutor
-from nasbeyond.run.executor import _sigint_ignored, _Worker, evaluate_safely
+from nasbeyond.run.executor import _sigint_ignored, _Worker, serve_jobs
 from nasbeyond.strategy import Strategy
 from nasbeyond.tabular.metrics import Metric, align_proba
 from nasbeyond.tabular.space import TabularPipelineSpace
@@ -155,15 +155,7 @@ def _worker_main(conn: Connection, payload_file: str, threads: int) -> None:
     imported everything, which under load serialises worker start-up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C
     with open(payload_file, "rb") as fh:
-        evaluator = pickle.load(fh)  # our own bytes, written by the driver
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if job is None:
-            return
-        conn.send((job[0], evaluate_safely(evaluator, job)))
+        serve_jobs(conn, pickle.load(fh))  # our own bytes, written by the driver
 
 
 class DeadlineExecutor(LocalExecutor):
