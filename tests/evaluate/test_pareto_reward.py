@@ -1,6 +1,8 @@
 """Multi-objective pieces: Pareto utilities, the MnasNet reward, NSGA-II on NB201 latencies,
 measured latency, and the CLI end to end."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -89,15 +91,12 @@ def test_nsga2_covers_the_true_front_better_than_random():
     assert ours > rnd and ours > 0.98
 
 
-def test_measured_latency_is_positive_and_orders_models():
+def test_measured_latency_is_a_positive_median_and_spread():
+    # No ordering between models is asserted: timings on a shared CI machine are noise.
     space, task = MLPSpace(), TaskShape((1, 32, 32), 10)
-    small = space.build({"widths": [32], "activation": "relu", "dropout": 0.0}, task)
-    big = space.build({"widths": [256] * 4, "activation": "relu", "dropout": 0.0}, task)
-    (a, iqr), (b, _) = (
-        measure_latency(small, task.input_shape),
-        measure_latency(big, task.input_shape),
-    )
-    assert 0 < a < b and iqr >= 0
+    model = space.build({"widths": [32], "activation": "relu", "dropout": 0.0}, task)
+    median, iqr = measure_latency(model, task.input_shape, runs=5, warmup=1)
+    assert math.isfinite(median) and median > 0 and math.isfinite(iqr) and iqr >= 0
 
 
 def test_latency_backends():
