@@ -38,6 +38,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "nasnet": "nasbeyond.space.cells",
         "darts": "nasbeyond.space.cells",
         "transformer": "nasbeyond.space.transformer",
+        "nas-fpn": "nasbeyond.space.nas_fpn",
         "augment-policy": "nasbeyond.augment.space",
         "randaugment": "nasbeyond.augment.space",
         "tabular-pipeline": "nasbeyond.tabular.space",
@@ -63,6 +64,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "image-folder": "nasbeyond.data.builtin",
         "csv": "nasbeyond.data.builtin",
         "listops": "nasbeyond.data.listops",
+        "digit-scenes": "nasbeyond.data.detection",
+        "coco-folder": "nasbeyond.data.detection",
     },
     "evaluator": {
         "train": "nasbeyond.train.trainer",
