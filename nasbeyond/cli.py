@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_space_args(d)
     d.add_argument("--arch", help="arch JSON, or a file holding it")
     d.add_argument("--output", help="the SVG file to write")
+    rp = sub.add_parser("report", help="write a run's self-contained HTML report (offline)")
+    rp.add_argument("run_dir")
+    rp.add_argument("--out", help="the HTML file to write (default: RUN_DIR/report.html)")
+    rp.add_argument("--top", type=int, default=10, help="rows of the top-k table (default: 10)")
     a = sub.add_parser("augment", help="augmentation: policy search, RandAugment grid, export")
     asub = a.add_subparsers(dest="augment_command", required=True, parser_class=_Parser)
     for name, text in (
@@ -319,6 +323,21 @@ def _draw(args: argparse.Namespace) -> int:
     out.write_text(to_svg(space.graph(arch), title))
     print(out)
     print(f"  {space.describe(arch)}", file=sys.stderr)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nasbeyond.report.html import write_report
+
+    def tabular_loader(path: Path) -> Any:  # reads model.skops, refusing untrusted types
+        from nasbeyond.tabular.export import load_model
+
+        return load_model(path)
+
+    out = write_report(args.run_dir, args.out, top=args.top, tabular_loader=tabular_loader)
+    print(out)
     return 0
 
 
@@ -525,6 +544,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _latency_profile(args)
     if args.command == "draw":
         return _draw(args)
+    if args.command == "report":
+        return _report(args)
     if args.command == "export":
         from nasbeyond.export import export_best
 
