@@ -13,6 +13,12 @@ $(FASHION):
 	apt-get install -y -q dataset-fashion-mnist || \
 	  (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)
 
+# Debian's Chromium: the browser tests (tests/browser, Playwright) drive it; never `playwright
+# install`, which would download a browser.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)
+
 $(VENV)/.core: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
@@ -38,13 +44,13 @@ lint: $(VENV)/.dev
 
 # The suite in parallel (pytest-xdist, one process per core); tests marked `serial` (they
 # measure or kill processes and want the machine to themselves) run alone afterwards.
-test: lint $(FASHION)
+test: lint $(FASHION) $(CHROMIUM)
 	$(BIN)/pytest -n auto -m "not serial"
 	$(BIN)/pytest -m serial
 
 # The suite against the lowest versions pyproject.toml declares (torch stays the pinned CPU build).
 BOUNDS := numpy==1.24.4 pillow==10.0.1 scikit-learn==1.3.2 pyyaml==6.0.1 mlxtend==0.23.0
-test-bounds: $(FASHION)
+test-bounds: $(FASHION) $(CHROMIUM)
 	$(PYTHON) -m venv .venv-bounds
 	.venv-bounds/bin/python -m pip install -q -c constraints.txt torch==2.13.0 $(BOUNDS)
 	.venv-bounds/bin/python -m pip install -q -c constraints.txt -e '.[dev]' $(BOUNDS)

@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--predictor", help="a `latency profile` file (default: profile's default)")
     pred.add_argument("--measure", action="store_true", help="measure it too, for comparison")
     add_tabular_parsers(sub)  # tabular fit | predict | explain, serve
+    db = sub.add_parser("dashboard", help="a live page over runs (the dashboard extra)")
+    db.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories to show")
+    db.add_argument("--port", type=int, default=8050, help="TCP port, 0: any free (default: 8050)")
+    db.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     return p
 
 
@@ -476,6 +480,11 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("tabular", "serve"):
         return tabular_dispatch(args)
+    if args.command == "dashboard":
+        from nasbeyond.dashboard import serve
+
+        serve(args.run_dirs, host=args.host, port=args.port)
+        return 0
     from nasbeyond.run import Experiment
 
     if args.command == "list":
