@@ -20,6 +20,12 @@ FORMATS = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
 TOLERANCE = 1e-5
 
 
+def _arrays(out: object) -> list[np.ndarray]:
+    """A model's output (a tensor, or a detector's tuple of tensors) as numpy arrays."""
+    tensors = out if isinstance(out, tuple | list) else (out,)
+    return [np.asarray(t.numpy() if isinstance(t, torch.Tensor) else t) for t in tensors]
+
+
 @dataclass(frozen=True)
 class Exported:
     path: Path
@@ -31,27 +37,28 @@ def export_model(
     model: nn.Module, input_shape: tuple[int, ...], fmt: str, path: str | Path
 ) -> Exported:
     """Write ``model`` in ``fmt`` to ``path``; raise if the export disagrees with PyTorch by more
-    than 1e-5."""
+    than 1e-5. A model may return one tensor or a tuple of them (a detector's per-level
+    outputs); every output is compared."""
     if fmt not in FORMATS:
         raise ConfigError(f"format: {fmt!r}; allowed: {', '.join(FORMATS)}")
     model = model.cpu().eval()
     example = torch.randn(2, *input_shape)
     path = Path(path)
     with torch.no_grad():
-        want = model(example).numpy()
+        want = _arrays(model(example))
     if fmt == "onnx":
         ort = onnxruntime()
         export_onnx(model, example, path)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = session.run(None, {"x": example.numpy()})[0]
+        got = _arrays(session.run(None, {"x": example.numpy()}))
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript's deprecation notice
             torch.jit.trace(model, example).save(str(path))
             loaded = torch.jit.load(str(path))
         with torch.no_grad():
-            got = loaded(example).numpy()
-    diff = float(np.abs(got - want).max())
+            got = _arrays(loaded(example))
+    diff = max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True))
     if diff > TOLERANCE:
         raise RuntimeError(f"exported {fmt} model differs from PyTorch by {diff:.2g}")
     backend = "onnxruntime" if fmt == "onnx" else "torch"
@@ -74,7 +81,7 @@ def export_best(
     if fmt not in FORMATS:
         raise ConfigError(f"format: {fmt!r}; allowed: {', '.join(FORMATS)}")
     record = RunRecord.open(run_dir)
-    if record.space.builds != "model":
+    if record.space.builds not in ("model", "detector"):
         raise ConfigError(
             f"run_dir: {run_dir} searched {record.space.builds}s, not networks; "
             "use `nasbeyond augment export`"

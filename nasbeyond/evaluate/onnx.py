@@ -19,7 +19,12 @@ def onnxruntime() -> Any:
 
 
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
-    """The model as ONNX (opset 17, dynamic batch), via PyTorch's TorchScript-based exporter."""
+    """The model as ONNX (opset 17, dynamic batch), via PyTorch's TorchScript-based exporter.
+    Input ``x``; output ``logits``, or ``output0``, ``output1``, ... for a model returning a
+    tuple of tensors (a detector's per-level outputs)."""
+    with torch.no_grad():
+        out = model.eval()(example)
+    names = [f"output{i}" for i in range(len(out))] if isinstance(out, tuple) else ["logits"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -29,6 +34,6 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
             dynamo=False,
             opset_version=17,
             input_names=["x"],
-            output_names=["logits"],
-            dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+            output_names=names,
+            dynamic_axes={"x": {0: "batch"}, **{n: {0: "batch"} for n in names}},
         )

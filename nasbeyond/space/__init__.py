@@ -12,6 +12,7 @@ from nasbeyond.space.evolution_cnn import EvolutionCNNSpace
 from nasbeyond.space.macro_cnn import MacroCNNSpace
 from nasbeyond.space.mlp import MLPSpace
 from nasbeyond.space.mnasnet import MnasNetSpace
+from nasbeyond.space.nas_fpn import NasFPNSpace, fpn_arch
 from nasbeyond.space.nb201 import NB201Space
 from nasbeyond.space.transformer import TransformerSpace
 from nasbeyond.space.user import Choices, FunctionSpace, load_function
@@ -27,10 +28,12 @@ __all__ = [
     "MnasNetSpace",
     "MacroCNNSpace",
     "NASNetSpace",
+    "NasFPNSpace",
     "NB201Space",
     "Space",
     "TaskShape",
     "TransformerSpace",
+    "fpn_arch",
     "make_space",
 ]
 

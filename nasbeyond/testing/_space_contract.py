@@ -121,6 +121,20 @@ class SpaceContract(OneTorchThread):
             return
         from nasbeyond.evaluate import count_macs, count_params
 
+        if space.builds == "detector":  # detection spaces: raw per-level outputs, loss, detect
+            boxes = [torch.tensor([[1.0, 2.0, 9.0, 12.0]]), torch.zeros(0, 4)]
+            classes = [torch.tensor([task.num_classes - 1]), torch.zeros(0, dtype=torch.long)]
+            for _ in range(3):
+                model: Any = space.build(space.sample(rng), task)
+                x = torch.randn(2, *task.input_shape)
+                outs = model(x)
+                assert isinstance(outs, tuple) and all(o.shape[0] == 2 for o in outs)
+                model.loss(x, boxes, classes).backward()
+                assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+                found = model.eval().detect(x, score_threshold=0.0, max_detections=5)
+                assert len(found) == 2 and all(len(f["boxes"]) <= 5 for f in found)
+                assert count_params(model) > 0 and count_macs(model, task.input_shape) > 0
+            return
         for _ in range(3):
             model = space.build(space.sample(rng), task)
             x = torch.randn(4, *task.input_shape)

@@ -19,6 +19,7 @@ SMALL_TASKS: dict[str, TaskShape] = {
     "nb201": TaskShape((3, 8, 8), 3),
     "nasnet": TaskShape((1, 12, 12), 3),
     "darts": TaskShape((3, 12, 12), 3),
+    "nas-fpn": TaskShape((1, 32, 32), 3),
     "user": TaskShape((1, 12, 12), 3),
     "transformer": TaskShape((16,), 3, vocab_size=16),
     "augment-policy": TaskShape((3, 12, 12), 3),
