@@ -247,6 +247,7 @@ def _search(exp: Any) -> int:
     print(f"best trial {best.id}: {exp.space.describe(best.arch)}")
     print(f"  arch: {json.dumps(best.arch, sort_keys=True)}")
     params = best.metrics.get("params")
+    score = getattr(exp.evaluator, "score_name", "accuracy")  # detection-train: AP
     val = best.metrics.get("val_acc", best.reward if c.reward == "accuracy" else None)
     shown = [f"parameters: {params:,}"] if params is not None else []
     if c.reward != "accuracy":
@@ -254,11 +255,11 @@ def _search(exp: Any) -> int:
         if "latency_ms" in best.metrics:
             shown.append(f"latency: {best.metrics['latency_ms']:.3f} ms")
     if val is not None:
-        shown.append(f"validation accuracy: {val:.4f}")
+        shown.append(f"validation {score}: {val:.4f}")
     print("  " + "  ".join(shown))
     if report and report.test_acc is not None:
         extra = f" (retrained {c.final_epochs:g} epochs)" if c.final_epochs else ""
-        print(f"  test accuracy{extra}: {report.test_acc:.4f}")
+        print(f"  test {score}{extra}: {report.test_acc:.4f}")
     print(f"  run directory: {c.run_dir}")
     return 0
 
@@ -545,7 +546,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(oneshot_summary(store.get("oneshot"), record.space.describe, args.top))
         final = store.get("final")
         if final and final.get("test_acc") is not None:
-            print(f"best trial {final['trial_id']}: test accuracy {final['test_acc']:.4f}")
+            from nasbeyond.registry import lookup, names
+
+            name = record.config.evaluator
+            evaluator = lookup("evaluator", name) if name in names("evaluator") else None
+            score = getattr(evaluator, "score_name", "accuracy")  # detection-train: AP
+            print(f"best trial {final['trial_id']}: test {score} {final['test_acc']:.4f}")
         return 0
     if args.command == "latency":
         if args.latency_command == "predict":

@@ -16,7 +16,7 @@ import yaml
 
 from nasbeyond._paths import is_file
 from nasbeyond.exceptions import ConfigError
-from nasbeyond.registry import names, parameters, registered_name
+from nasbeyond.registry import lookup, names, parameters, registered_name
 
 EXECUTORS = ("local", "inline", "ray")
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
@@ -118,7 +118,8 @@ class RunConfig:
     augment: str | None = _f(
         None,
         "training augmentation: none, crop-flip, autoaugment:POLICY, randaugment:N,M, "
-        "trivialaugment; unset: none",
+        "trivialaugment; detection-train: detection_v0..detection_v3 or a policy JSON file; "
+        "unset: none",
     )
     precision: str = _f(
         "fp32",
@@ -242,10 +243,13 @@ class RunConfig:
             raise ConfigError(f"target_latency: reward {self.reward!r} needs a target, e.g. 5ms")
         if self.objectives is not None:
             parse_objectives(self.objectives)
-        if self.augment is not None:
-            from nasbeyond.augment.pipeline import parse_transform
+        if self.augment is not None:  # an evaluator may read --augment its own way
+            check = getattr(lookup("evaluator", self.evaluator), "check_augment", None)
+            if check is None:
+                from nasbeyond.augment.pipeline import parse_transform
 
-            parse_transform(self.augment)
+                check = parse_transform
+            check(self.augment)
         _check_device(self.device)
         from nasbeyond.train.trainer import check_precision
 

@@ -71,6 +71,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "train": "nasbeyond.train.trainer",
         "augment-train": "nasbeyond.train.augment_trainer",
         "nb201-table": "nasbeyond.evaluate.nb201_table",
+        "detection-train": "nasbeyond.train.detection_trainer",
     },
     # weight-sharing searches (nasbeyond.oneshot): --strategy takes these names too
     "oneshot": {

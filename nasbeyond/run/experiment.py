@@ -190,15 +190,14 @@ class Experiment:
         cached = self.store.get("final")
         if cached and cached["trial_id"] == best.id:
             return FinalReport(**cached)
-        from nasbeyond.train import Trainer, weights_path
+        from nasbeyond.train import weights_path
 
         run_dir = self.store.path.parent
         weights: str | None = str(weights_path(run_dir, best.id))
-        if isinstance(self.evaluator, Trainer) and self.config.final_epochs > 0:
+        retrain = getattr(self.evaluator, "retrain", None)  # the trainers: Trainer, detection
+        if callable(retrain) and self.config.final_epochs > 0:
             weights = str(
-                self.evaluator.retrain(
-                    best.arch, self.config.final_epochs, self.config.seed, run_dir / "weights"
-                )
+                retrain(best.arch, self.config.final_epochs, self.config.seed, run_dir / "weights")
             )
         test = getattr(self.evaluator, "test", None)
         test_acc = float(test(best.arch, weights)) if callable(test) else None
