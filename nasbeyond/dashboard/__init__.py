@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -87,6 +88,9 @@ def serve(
         print(f"dashboard: {url}  (runs {names}; Ctrl-C stops it)", file=sys.stderr, flush=True)
     else:
         on_ready(url)
+    # Building a run's space imports torch (seconds): done beside the server, not on the first
+    # request that describes or draws an arch.
+    threading.Thread(target=lambda: [r.space() for r in runs], daemon=True).start()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     try:

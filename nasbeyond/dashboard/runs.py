@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from nasbeyond.exceptions import ConfigError, NasbeyondError
-from nasbeyond.run.store import DB_NAME
 
+DB_NAME = "nasbeyond.db"  # nasbeyond.run.store.DB_NAME; importing nasbeyond.run loads torch
 SORTS = ("id", "reward", "cost_s", "params", "macs", "status")  # the trials table's sort keys
 SCATTER_X = ("cost_s", "params", "macs", "latency_ms")  # reward against one of these
 STATUSES = ("ok", "failed", "pruned", "running")

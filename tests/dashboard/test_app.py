@@ -237,3 +237,10 @@ def test_run_dir_is_not_a_database(tmp_path):
     (tmp_path / "nasbeyond.db").write_text("not sqlite " * 100)
     with pytest.raises(ConfigError, match="not a readable nasbeyond database"):
         open_runs([tmp_path])
+
+
+def test_db_name_matches_the_store():
+    from nasbeyond.dashboard.runs import DB_NAME
+    from nasbeyond.run.store import DB_NAME as STORE_DB_NAME
+
+    assert DB_NAME == STORE_DB_NAME
