@@ -63,7 +63,8 @@ th{background:#f3f3f3}th.sortable{cursor:pointer}th.sortable:after{content:" \\2
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 img.chart{max-width:100%;display:block;margin:8px 0}
 pre{background:#f7f7f7;padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-word}
-.note{color:#555;font-style:italic}.arch{font-family:monospace;font-size:12px;max-width:420px}
+.note{color:#555;font-style:italic}
+.arch{font-family:monospace;font-size:12px;max-width:420px;overflow-wrap:anywhere}
 details svg{max-width:100%;height:auto;background:#fff}
 """
 
@@ -271,7 +272,15 @@ def _progress(info: RunInfo) -> str:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")
     fig.suptitle("best-so-far reward", fontsize=10)
-    notes = [] if have_wall else [_note("The store holds no trial times: no wall-time plot.")]
+    notes = [
+        _note(
+            "Grey: each trial's reward; red: the best so far. Clocks, left to right: "
+            + "; ".join(label for label, _ in clocks)
+            + "."
+        )
+    ]
+    if not have_wall:
+        notes.append(_note("The store holds no trial times: no wall-time plot."))
     return _png(fig, "best-so-far reward against trials and time") + "".join(notes)
 
 
