@@ -42,6 +42,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "augment-policy": "nasbeyond.augment.space",
         "randaugment": "nasbeyond.augment.space",
         "tabular-pipeline": "nasbeyond.tabular.space",
+        "assemblenet": "nasbeyond.space.assemblenet",
     },
     "strategy": {
         "random": "nasbeyond.strategy._random",
@@ -64,6 +65,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "image-folder": "nasbeyond.data.builtin",
         "csv": "nasbeyond.data.builtin",
         "listops": "nasbeyond.data.listops",
+        "moving-digits": "nasbeyond.data.video",
+        "video-folder": "nasbeyond.data.video",
         "digit-scenes": "nasbeyond.data.detection",
         "coco-folder": "nasbeyond.data.detection",
     },
@@ -72,6 +75,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "augment-train": "nasbeyond.train.augment_trainer",
         "nb201-table": "nasbeyond.evaluate.nb201_table",
         "detection-train": "nasbeyond.train.detection_trainer",
+        "video-train": "nasbeyond.train.video_trainer",
     },
     # weight-sharing searches (nasbeyond.oneshot): --strategy takes these names too
     "oneshot": {

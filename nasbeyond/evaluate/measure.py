@@ -21,19 +21,21 @@ def count_params(model: nn.Module) -> int:
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Multiply-accumulates of one forward pass on one sample, over Conv, Linear and attention
-    projections. This is what NAS papers (MnasNet, ProxylessNAS) call FLOPs."""
+    projections. This is what NAS papers (MnasNet, ProxylessNAS) call FLOPs. Every output
+    element a layer computes counts (not only the first batch item's): a network that folds
+    time or pixels into the batch, as a (2+1)D video block does, is counted whole."""
     total = 0
 
     def conv_hook(m: nn.Module, _inp: object, out: torch.Tensor) -> None:
         nonlocal total
         assert isinstance(m, nn.Conv1d | nn.Conv2d)
         k = int(torch.tensor(m.kernel_size).prod())
-        total += out[0].numel() * (m.in_channels // m.groups) * k
+        total += out.numel() * (m.in_channels // m.groups) * k
 
     def linear_hook(m: nn.Module, inp: tuple[torch.Tensor, ...], _out: object) -> None:
         nonlocal total
         assert isinstance(m, nn.Linear)
-        total += inp[0][0].numel() // m.in_features * m.in_features * m.out_features
+        total += inp[0].numel() // m.in_features * m.in_features * m.out_features
 
     hooks = []
     for m in model.modules():

@@ -68,6 +68,13 @@ class Space(ABC):
         """A readable one-line summary of an arch."""
         return str(arch)
 
+    def after_training(self, arch: Arch, metrics: dict[str, Any]) -> Arch:
+        """The arch a trained candidate passes on to its children, given its trial's metrics:
+        ``arch`` itself unless the space learns structure while training (Lamarckian
+        inheritance; the ``assemblenet`` space prunes connections whose learned weight is
+        small). Evolution breeds from what this returns."""
+        return arch
+
     def graph(self, arch: Arch) -> list[Panel]:
         """The arch as a graph for drawing; by default a stack of its fields."""
         nodes: list[Node] = [("input", [])]

@@ -21,7 +21,9 @@ class AgingEvolution(Strategy):
     The first ``population_size`` asks are random samples; after that every ask mutates the
     winner of a tournament among ``sample_size`` members of the living population (ties: the
     first drawn). Failed trials never join the population, and their archs are not proposed
-    again (see ``Strategy``).
+    again (see ``Strategy``). A member joins as ``space.after_training(arch, metrics)``: its
+    own arch, or, in a space that learns structure while training (``assemblenet``), the arch
+    pruned by what its training learned (AssembleNet's connection-weight learning).
     """
 
     def __init__(
@@ -56,7 +58,8 @@ class AgingEvolution(Strategy):
         reward = self._learn(trial)
         if reward is None:
             return
-        self._population.append((trial.arch, reward))
+        # Lamarckian spaces hand their children what training learned (Space.after_training)
+        self._population.append((self.space.after_training(trial.arch, trial.metrics), reward))
         if len(self._population) > self.population_size:
             self._population.pop(0)
 

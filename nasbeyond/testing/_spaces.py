@@ -25,6 +25,7 @@ SMALL_TASKS: dict[str, TaskShape] = {
     "augment-policy": TaskShape((3, 12, 12), 3),
     "randaugment": TaskShape((3, 12, 12), 3),
     "tabular-pipeline": TaskShape((5,), 3, categories=(4,)),
+    "assemblenet": TaskShape((2, 4, 8, 8), 3),
 }
 
 # The README's user-defined space; it exists in a source checkout, beside the package.
