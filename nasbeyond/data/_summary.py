@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from nasbeyond.data._base import Dataset
+from nasbeyond.data.detection import DetectionDataset, detection_summary
 
 LIST_CLASSES = 12  # up to this many classes are listed one by one
 BALANCED = 1.5  # largest / smallest class size up to which a dataset is called balanced
@@ -81,6 +82,8 @@ def summary(dataset: Dataset) -> str:
     Returns:
         Newline-separated lines, no trailing newline.
     """
+    if isinstance(dataset, DetectionDataset):  # images with boxes: their own account
+        return detection_summary(dataset)
     d = dataset
     n_train, n_test = len(d.y_train), len(d.y_test)
     bad = sum(  # streamed images are uint8 until the batch: always finite

@@ -71,6 +71,35 @@ class DetectionDataset:
         return int(self.images_train.shape[3]), int(self.images_train.shape[2])
 
 
+def detection_summary(d: DetectionDataset) -> str:
+    """What a detection dataset holds, in the lines of ``nasbeyond.data.summary``: images,
+    objects per image, object sizes (the longer box side, against the pyramid's strides) and
+    the class balance."""
+    c, h, w = d.images_train.shape[1:]
+    boxes = [*d.boxes_train, *d.boxes_test]
+    counts = np.array([len(b) for b in boxes])
+    flat = torch.cat(boxes).numpy() if boxes else np.zeros((0, 4), np.float32)
+    side = np.maximum(flat[:, 2] - flat[:, 0], flat[:, 3] - flat[:, 1])
+    labels = torch.cat([*d.labels_train, *d.labels_test]).numpy()
+    per = np.bincount(labels, minlength=d.num_classes)
+    lines = {
+        "dataset": d.name,
+        "rows": f"{len(boxes)} images: {len(d.boxes_train)} train (validation is drawn from "
+        f"these), {len(d.boxes_test)} test",
+        "input": f"images {c}x{h}x{w} (channels x height x width), standardised per channel",
+        "task": f"object detection: boxes of {d.num_classes} classes, scored by COCO AP",
+        "objects": f"{int(counts.sum())}, {counts.min()}-{counts.max()} per image "
+        f"(mean {counts.mean():.1f})",
+        "object sizes": "none"
+        if not len(side)
+        else f"longer side {side.min():.0f}-{side.max():.0f} px (median "
+        f"{np.median(side):.0f}); under 16 px {np.mean(side < 16):.0%}, 16-32 px "
+        f"{np.mean((side >= 16) & (side < 32)):.0%}, over 32 px {np.mean(side >= 32):.0%}",
+        "classes": ", ".join(f"{n} {k}" for n, k in zip(d.classes, per, strict=True)),
+    }
+    return "\n".join(f"{k}: {v}" for k, v in lines.items())
+
+
 def standardise(
     name: str,
     train: tuple[np.ndarray, list[np.ndarray], list[np.ndarray]],

@@ -180,3 +180,11 @@ def test_a_detection_dataset_with_the_classification_trainer_exits_2(tmp_path, c
     argv = ["search", "--space", "mlp", "--dataset", "digit-scenes", *DATA_ARGS, "--check"]
     assert main([*argv, "--run-dir", str(tmp_path / "r")]) == 2
     assert "is a detection dataset" in capsys.readouterr().err
+
+
+def test_check_summarises_the_detection_data(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", *SEARCH, *SMALL, *DATA_ARGS, "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "rows: 16 images: 12 train (validation is drawn from these), 4 test" in out
+    assert "task: object detection: boxes of 10 classes, scored by COCO AP" in out
