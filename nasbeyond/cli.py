@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories to show")
     db.add_argument("--port", type=int, default=8050, help="TCP port, 0: any free (default: 8050)")
     db.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    db.add_argument("--check", action="store_true", help="validate the runs and flags, and exit")
     return p
 
 
@@ -484,7 +485,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "dashboard":
         from nasbeyond.dashboard import serve
 
-        serve(args.run_dirs, host=args.host, port=args.port)
+        serve(args.run_dirs, host=args.host, port=args.port, check=args.check)
         return 0
     from nasbeyond.run import Experiment
 

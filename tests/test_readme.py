@@ -92,7 +92,7 @@ def scaled(argv: list[str], last_run: str | None, tmp: Path) -> list[str]:
     if command == "tabular" and sub == "fit" and "--time-limit" in out:  # a shorter search,
         out[out.index("--time-limit") + 1] = "30"  # in process: no worker start-up under load
         out += ["--workers", "0"]
-    if command == "serve" and "--check" not in out:  # load and build the app; do not serve
+    if command in ("serve", "dashboard") and "--check" not in out:  # build the app; no serving
         out.append("--check")
     return out[1:]
 

@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from nasbeyond.dashboard.runs import RunSource, open_runs
 from nasbeyond.exceptions import ConfigError
@@ -28,6 +29,17 @@ __all__ = ["DEFAULT_PORT", "RunSource", "listen", "open_runs", "serve"]
 DEFAULT_PORT = 8050
 
 
+def _address(host: str, port: int) -> tuple[Any, ...]:
+    """(family, type, proto, canonname, sockaddr) of ``host``:``port``; ConfigError if the port
+    is outside 0..65535 or the host does not resolve."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port: {port}; allowed: 0..65535 (0: any free port)")
+    try:
+        return tuple(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0])
+    except (socket.gaierror, UnicodeError) as e:
+        raise ConfigError(f"host: {host!r} does not resolve ({e})") from None
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host``:``port`` (port 0: any free port).
 
@@ -35,13 +47,7 @@ def listen(host: str, port: int) -> socket.socket:
         ConfigError: a port outside 0..65535, a host that does not resolve, or an address
             already in use or not allowed.
     """
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"port: {port}; allowed: 0..65535 (0: any free port)")
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as e:
-        raise ConfigError(f"host: {host!r} does not resolve ({e})") from None
-    family, kind, proto, _, address = infos[0]
+    family, kind, proto, _, address = _address(host, port)
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -60,6 +66,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     on_ready: Callable[[str], None] | None = None,
+    check: bool = False,
 ) -> None:
     """Serve the dashboard for ``run_dirs`` until interrupted (Ctrl-C).
 
@@ -68,6 +75,8 @@ def serve(
         host: the address to bind; 127.0.0.1 (this machine only) unless told otherwise.
         port: the TCP port; 0 picks a free one.
         on_ready: called with the page's URL once listening (default: print it to stderr).
+        check: only validate (extra, runs, host, port; the app is built, nothing is bound)
+            and print one line saying what would be served.
 
     Raises:
         ConfigError: a missing ``dashboard`` extra, a bad run directory, host or port.
@@ -77,6 +86,12 @@ def serve(
     from nasbeyond.dashboard.app import make_app
 
     runs = open_runs(run_dirs)
+    if check:
+        _address(host, port)
+        make_app(runs)
+        names = ", ".join(f"{r.index}: {r.name} ({r.summary()['trials']} trials)" for r in runs)
+        print(f"ok: would serve {names} on {host}:{port}")
+        return
     sock = listen(host, port)
     bound = sock.getsockname()[1]
     allowed = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else None

@@ -244,3 +244,8 @@ def test_db_name_matches_the_store():
     from nasbeyond.run.store import DB_NAME as STORE_DB_NAME
 
     assert DB_NAME == STORE_DB_NAME
+
+
+def test_cli_check_validates_without_serving(runs, capsys):
+    assert main(["dashboard", str(runs[0]), "--port", "0", "--check"]) == 0
+    assert capsys.readouterr().out.strip() == "ok: would serve 0: small (6 trials) on 127.0.0.1:0"

@@ -63,6 +63,7 @@ function plot(node, traces, layout) {
 
 const X_LABEL = { trial: "trial", wall_s: "wall time since the first trial (s)",
                   cost_s: "charged time (s; simulated for benchmark tables)" };
+const X_CHOICES = [["trial", "trial"], ["wall_s", "wall time"], ["cost_s", "charged time"]];
 
 function xControl(key, options, redraw) {
   const sel = el("select", { id: `${key}-select`, onchange: (e) => { state[key] = e.target.value; redraw(); } });
@@ -89,7 +90,7 @@ async function overview() {
   const redraw = () => drawCompare(chart);
   view.append(el("h2", { text: "Best so far" }),
               el("div", { class: "controls" }, el("span", { text: "x axis" }),
-                 xControl("curveX", Object.entries(X_LABEL), redraw)), chart);
+                 xControl("curveX", X_CHOICES, redraw)), chart);
   swap(view);
   await drawCompare(chart);
   state.versions = Object.fromEntries(runs.map((s) => [s.id, s.version]));
@@ -118,7 +119,7 @@ async function runView(run) {
   const curve = el("div", { class: "chart", id: "best-chart" });
   const scatter = el("div", { class: "chart", id: "scatter-chart" });
   view.append(el("div", { class: "controls" },
-    el("span", { text: "curve x axis" }), xControl("curveX", Object.entries(X_LABEL), () => drawCurve(run, curve)),
+    el("span", { text: "curve x axis" }), xControl("curveX", X_CHOICES, () => drawCurve(run, curve)),
     el("span", { text: "reward against" }),
     xControl("scatterX", [["cost_s", "cost (s)"], ["params", "parameters"], ["macs", "MACs"],
                           ["latency_ms", "latency (ms)"]], () => drawScatter(run, scatter))));
