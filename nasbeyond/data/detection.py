@@ -385,7 +385,7 @@ def _letterbox(
                 img = im.convert(mode)
         except OSError as e:
             raise DataError(
-                f"data_dir: images[{image_id}].file_name: cannot read {path} ({e})"
+                f"data_dir: the image of id {image_id} (file_name): cannot read {path} ({e})"
             ) from None
         scale = size / max(img.size)
         w, h = max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale))
@@ -464,5 +464,5 @@ def _colour_mode(cocos: list[Any], roots: list[Path]) -> str:
             return "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
     except OSError as e:
         raise DataError(
-            f"data_dir: images[{info['id']}].file_name: cannot read {path} ({e})"
+            f"data_dir: the image of id {info['id']} (file_name): cannot read {path} ({e})"
         ) from None

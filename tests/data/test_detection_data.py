@@ -118,3 +118,10 @@ def test_coco_folder_bad_fields_are_named(tmp_path, edit, message) -> None:
 def test_coco_folder_without_annotations(tmp_path) -> None:
     with pytest.raises(DataError, match="has no annotations.json"):
         load_detection_dataset("coco-folder", str(tmp_path))
+
+
+def test_coco_folder_unreadable_image_is_named(tmp_path) -> None:
+    _write_coco(tmp_path)
+    (tmp_path / "images" / "0.png").write_text("not a png")
+    with pytest.raises(DataError, match=r"the image of id 10 \(file_name\): cannot read"):
+        load_detection_dataset("coco-folder", str(tmp_path), image_size=32)
