@@ -454,29 +454,132 @@ def warp(
     matrix, exactly as PIL samples it; pixels mapped outside take ``fill``. Same dtype and
     device out (into ``out``, contiguous like ``x``, when given: it may be ``x`` itself).
 
-    Each distinct map's index is built once and cached (``MAP_CACHE_BYTES``); the pixels go in
-    one gather for the whole batch on a GPU, chunk by chunk on the CPU (``CPU_CHUNK_BYTES``),
-    whatever mix of maps the batch holds."""
+    Each distinct map's index is built once and cached (``MAP_CACHE_BYTES``). On a GPU the
+    pixels go in one gather for the whole batch. On the CPU the batch goes run by run of
+    samples sharing a map (``apply_batch`` sorts them so): a map that moves whole rows or
+    columns of pixels (translations, shears) as a few rectangles is copied rectangle by
+    rectangle (``_rectangles``), any other by one gather per run, in cache-sized chunks
+    (``CPU_CHUNK_BYTES``)."""
     b, c, h, w = x.shape
-    # batches repeat few maps (RandAugment: two per op at its one magnitude): each distinct map's
-    # index is built once and kept (a small LRU), and a sample's index is a copy of its map's
-    distinct, which = torch.unique(mats.to(torch.float64).cpu(), dim=0, return_inverse=True)
-    table = _map_indices(distinct, w, h, x.device).view(len(distinct), h * w)
-    which = which.to(x.device)
     if out is None:
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    step = max(8, _chunk_len(x, 8))  # at least 8 a chunk: each has some fixed host cost
-    for sl in _chunks(0, b, step):
-        n = sl.stop - sl.start
-        idx = _scratch("warp_idx", (n, 1, h * w), torch.int64, x.device)
-        torch.index_select(table, 0, which[sl], out=idx.view(n, h * w))
-        padded = _scratch("warp", (n, c, h + 2, w + 2), x.dtype, x.device)
-        for edge in (padded[:, :, 0], padded[:, :, -1], padded[:, :, :, 0], padded[:, :, :, -1]):
-            edge.fill_(fill)
-        padded[:, :, 1:-1, 1:-1].copy_(x[sl])
-        target = out[sl].view(n, c, h * w)
-        torch.gather(padded.view(n, c, -1), 2, idx.expand(-1, c, -1), out=target)
+    if b == 0:
+        return out
+    # batches repeat few maps (RandAugment: two per op at its one magnitude): each distinct map's
+    # index is built once and kept (a small LRU)
+    distinct, which = torch.unique(mats.to(torch.float64).cpu(), dim=0, return_inverse=True)
+    table = _map_indices(distinct, w, h, x.device).view(len(distinct), h * w)
+    if x.device.type != "cpu":
+        idx = table[which.to(x.device)].view(b, 1, h * w)
+        padded = _padded_batch(x, fill)
+        torch.gather(padded.view(b, c, -1), 2, idx.expand(-1, c, -1), out=out.view(b, c, -1))
+        return out
+    plans = _map_plans(distinct, table, w, h)
+    marks = which.tolist()
+    run_start = 0
+    for i in range(1, b + 1):
+        if i < b and marks[i] == marks[run_start]:
+            continue
+        m = marks[run_start]
+        rects = plans[m]
+        # a rectangle copy runs at memory speed and costs a fixed host time: large chunks
+        step = _chunk_len(x, 2) if rects is None else _chunk_len(x, 1) * 16
+        for sl in _chunks(run_start, i, max(1, step)):
+            n = sl.stop - sl.start
+            if rects is None:
+                padded = _padded_batch(x[sl], fill)
+                target = out[sl].view(n, c, h * w)
+                index = table[m].view(1, 1, h * w).expand(n, c, -1)
+                torch.gather(padded.view(n, c, -1), 2, index, out=target)
+                continue
+            src = _scratch("warp_src", (n, c, h, w), x.dtype, x.device).copy_(x[sl])
+            dst = out[sl]
+            dst.fill_(fill)
+            for y0, y1, x0, x1, dy, dx in rects:
+                dst[:, :, y0:y1, x0:x1] = src[:, :, y0 + dy : y1 + dy, x0 + dx : x1 + dx]
+        run_start = i
     return out
+
+
+def _padded_batch(x: torch.Tensor, fill: float) -> torch.Tensor:
+    """``x`` framed by one pixel of ``fill`` on every side, in a scratch buffer."""
+    n, c, h, w = x.shape
+    padded = _scratch("warp", (n, c, h + 2, w + 2), x.dtype, x.device)
+    for edge in (padded[:, :, 0], padded[:, :, -1], padded[:, :, :, 0], padded[:, :, :, -1]):
+        edge.fill_(fill)
+    padded[:, :, 1:-1, 1:-1].copy_(x)
+    return padded
+
+
+Rect = tuple[int, int, int, int, int, int]  # y0, y1, x0, x1, dy, dx
+MAX_RECTANGLES = 96  # a map needing more is sampled by a gather
+
+
+def _map_plans(
+    mats: torch.Tensor, table: torch.Tensor, width: int, height: int
+) -> list[list[Rect] | None]:
+    """Each distinct map's rectangles (``_rectangles``), from a per-thread cache keyed like
+    ``_map_indices``; None for a map that needs a gather."""
+    cache: dict[tuple[Any, ...], list[Rect] | None]
+    cache = _SCRATCH.__dict__.setdefault("plans", {})
+    if len(cache) > 4096:
+        cache.clear()
+    plans = []
+    for row, idx in zip(mats.tolist(), table, strict=True):
+        key = (*row, width, height)
+        if key not in cache:
+            cache[key] = _rectangles(idx.view(height, width), width, height)
+        plans.append(cache[key])
+    return plans
+
+
+def _rectangles(idx: torch.Tensor, width: int, height: int) -> list[Rect] | None:
+    """A map's padded index (H, W) as rectangles ``out[y0:y1, x0:x1] = in[y0+dy:y1+dy,
+    x0+dx:x1+dx]`` (every other pixel the fill), when each output row reads one run of
+    consecutive pixels of one input row: translations take one rectangle, horizontal shears
+    one per band of rows moved alike. The rectangles are checked by rebuilding the index from
+    them: None unless they give it exactly (or need more than ``MAX_RECTANGLES``; column
+    bands, as a vertical shear's, copy too slowly to be worth it)."""
+    ix = idx.cpu().numpy()
+    w2 = width + 2
+    rowp, colp = ix // w2 - 1, ix % w2 - 1
+    inside = (rowp >= 0) & (rowp < height) & (colp >= 0) & (colp < width)
+    # along each output row: its inside run, its input row's offset, its shift
+    pos = np.arange(width)
+    any_in: np.ndarray = np.asarray(inside.any(axis=1))
+    first = np.where(any_in, inside.argmax(axis=1), 0)
+    last = np.where(any_in, width - inside[:, ::-1].argmax(axis=1), 0)
+    run = (pos >= first[:, None]) & (pos < last[:, None])
+    if not np.array_equal(run, inside):
+        return None
+    offsets = []
+    for d in (rowp - np.arange(height)[:, None], colp - pos):
+        lo = d.min(axis=1, where=inside, initial=np.iinfo(np.int64).max)
+        hi = d.max(axis=1, where=inside, initial=np.iinfo(np.int64).min)
+        if not np.all((lo == hi) | ~any_in):
+            return None
+        offsets.append(np.where(any_in, hi, 0))
+    best: list[Rect] = []
+    prev = None
+    for k in range(height):
+        if not bool(any_in[k]):
+            prev = None
+            continue
+        sig = (int(first[k]), int(last[k]), int(offsets[0][k]), int(offsets[1][k]))
+        if prev == sig:
+            best[-1] = (best[-1][0], k + 1, *sig)
+        else:
+            best.append((k, k + 1, *sig))
+        prev = sig
+    if len(best) > MAX_RECTANGLES:
+        return None
+    # the rectangles must give the index exactly: rebuild it and compare
+    rebuilt = np.zeros((height, width), dtype=ix.dtype)  # 0: the fill (padded corner)
+    ys, xs = np.arange(height)[:, None], np.arange(width)[None, :]
+    for y0, y1, x0, x1, dy, dx in best:
+        rebuilt[y0:y1, x0:x1] = (ys[y0:y1] + dy + 1) * w2 + (xs[:, x0:x1] + dx + 1)
+    expected = np.where(inside, ix, 0)
+    return best if np.array_equal(rebuilt, expected) else None
 
 
 MAP_CACHE_BYTES = 64 << 20  # padded indices of recent maps kept per thread, all sizes and devices
@@ -797,10 +900,16 @@ def _autocontrast_lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
 
 
 def _histograms(x: torch.Tensor) -> torch.Tensor:
-    """(B * C, 256) int64 counts of each grey level per sample and channel: a bincount of the
-    levels offset by 256 per channel (chunk by chunk on the CPU)."""
+    """(B * C, 256) int64 counts of each grey level per sample and channel. On the CPU one
+    bincount of each uint8 plane as it is (no key conversion); elsewhere one bincount of the
+    levels offset by 256 per channel, chunk by chunk."""
     b, c = x.shape[:2]
     hist = torch.empty(b * c, 256, dtype=torch.int64, device=x.device)
+    if x.device.type == "cpu":
+        planes = x.reshape(b * c, -1)
+        for i in range(b * c):
+            hist[i] = torch.bincount(planes[i], minlength=256)
+        return hist
     for sl in _chunks(0, b, _chunk_len(x, 4)):
         n = sl.stop - sl.start
         keys = _scratch("hist", (n, *x.shape[1:]), torch.int32, x.device).copy_(x[sl])
@@ -898,12 +1007,22 @@ def _float_scratch(key: str, x: torch.Tensor) -> torch.Tensor:
     return _scratch(key, x.shape, torch.float32, x.device).copy_(x)
 
 
-def _blend_u8(a: torch.Tensor, b: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+def _to_u8(f: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Whole-number float32 ``f`` in 0..255 into uint8 ``out`` (same shape, may be strided):
+    by way of int16, because PyTorch's float32 -> uint8 conversion is several times slower on
+    the CPU than float32 -> int16 -> uint8 (truncation either way; exact on 0..255)."""
+    return out.copy_(_scratch("to_u8", f.shape, torch.int16, f.device).copy_(f))
+
+
+def _blend_u8(
+    a: torch.Tensor, b: torch.Tensor, factor: torch.Tensor, out: torch.Tensor
+) -> torch.Tensor:
     """``_blend`` for whole-number float32 ``a`` (a scratch, overwritten) and ``b``
-    (broadcastable): the same float32 operations in the same order, in place; uint8 out."""
+    (broadcastable): the same float32 operations in the same order, in place; the uint8
+    result written into ``out`` and returned."""
     f = factor.to(a.device, torch.float32).view(-1, 1, 1, 1)
     a.sub_(b).mul_(f).add_(b).clamp_(0, 255)
-    return a.to(torch.uint8)  # truncation is floor on 0..255
+    return _to_u8(a, out)  # truncation is floor on 0..255
 
 
 def _color_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
@@ -911,30 +1030,86 @@ def _color_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> tor
         return x  # the grey of a grey image is itself: any blend of the two is too
     f = _float_scratch("a", x)
     gray = _scratch("gray_f", (len(x), 1, *x.shape[2:]), torch.float32, x.device)
-    return _blend_u8(f, _gray_f32(f, gray), values)
+    return _blend_u8(f, _gray_f32(f, gray), values, out=x)
 
 
 def _sample_pairing_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
     # PIL's blend(img, pair, v) is pair + ... see _sample_pairing: a = pair, b = x
-    return _blend_u8(_float_scratch("a", pair), _float_scratch("b", x), values)
+    return _blend_u8(_float_scratch("a", pair), _float_scratch("b", x), values, out=x)
+
+
+def _brightness_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
+    """``_brightness`` on uint8, in place: PIL blends with black, ``0 + f * (x - 0)``, which is
+    ``f * x`` in float32 (adding or subtracting zero changes no float)."""
+    f = _float_scratch("a", x)
+    f.mul_(values.to(x.device, torch.float32).view(-1, 1, 1, 1)).clamp_(0, 255)
+    return _to_u8(f, x)
+
+
+def _whole_sum(f: torch.Tensor) -> torch.Tensor:
+    """(B,) float64 sums of (B, 1, H, W) float32 planes of whole numbers in 0..255, exactly:
+    each row summed in float32 (every partial sum a whole number under 2**24 while a row is
+    shorter than 65,794 pixels), the rows in float64."""
+    if f.shape[-1] * 255 >= 1 << 24:
+        return f.sum(dim=(1, 2, 3), dtype=torch.float64)
+    return f.sum(dim=3).sum(dim=(1, 2), dtype=torch.float64)
+
+
+def _contrast_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
+    """``_contrast`` on uint8, in place: the grey image's mean from the whole-number float32
+    luma (its sum exact in float64), then the float32 blend with it."""
+    b, c, h, w = x.shape
+    f = _float_scratch("a", x)
+    if c == 1:
+        sums = _whole_sum(f)
+    else:
+        gray = _scratch("gray_f", (b, 1, h, w), torch.float32, x.device)
+        sums = _whole_sum(_gray_f32(f, gray))
+    mean = torch.floor(sums / (h * w) + 0.5).to(torch.float32).view(-1, 1, 1, 1)
+    return _blend_u8(f, mean, values, out=x)
+
+
+def _solarize_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
+    """``_solarize`` on uint8, in place, in uint8 arithmetic (no comparison: PyTorch's uint8
+    comparisons and ``where`` are slow on the CPU): with ``t`` the whole threshold,
+    ``max(x, t - 1) - (t - 1)`` is positive exactly where ``x >= t`` (every pixel when
+    ``t <= 0``); clipped to 1 and negated it is 0 or 255, and XOR with 255 is ``255 - x``."""
+    t = values.round().long().cpu()
+    below = (t - 1).clamp(0, 255).to(x.device, torch.uint8).view(-1, 1, 1, 1)
+    every = (t <= 0).to(x.device, torch.uint8).view(-1, 1, 1, 1)
+    for sl in _chunks(0, len(x), _chunk_len(x, 1)):
+        part = x[sl]
+        mask = _scratch("mask", part.shape, torch.uint8, x.device)
+        torch.maximum(part, below[sl], out=mask).sub_(below[sl]).clamp_(max=1)
+        part.bitwise_xor_(mask.bitwise_or_(every[sl]).neg_())
+    return x
 
 
 def _sharpness_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) -> torch.Tensor:
-    """``_sharpness`` on uint8. The SMOOTH value is ``(S + 4 c) / 13 + 0.5`` (S the 3x3 sum, c
-    the centre) truncated; its exact value is never within 1/26 of a whole number, and PIL's
-    float32 sums err by under 1e-3, so whole-number sums (exact in float32, from one 3x3 sum
-    pooling) scaled once give PIL's pixels."""
+    """``_sharpness`` on uint8, in place. The SMOOTH value is ``(S + 4 c) / 13 + 0.5`` (S the
+    3x3 sum, c the centre) truncated; its exact value is never within 1/26 of a whole number,
+    and PIL's float32 sums err by under 1e-3, so the whole-number sum (in int16: at most
+    13 * 255) scaled once in float32 gives PIL's pixels. PIL keeps the border, so only the
+    inner pixels are written back; every other pass runs over whole planes (contiguous), its
+    border rows and columns left unused."""
     b, c, h, w = x.shape
     if h < 3 or w < 3:
         return x
-    f = _float_scratch("a", x)
-    deg = _float_scratch("b", x)
-    rows = _scratch("rows", (b, c, h, w - 2), torch.float32, x.device)
-    torch.add(f[..., :-2], f[..., 1:-1], out=rows).add_(f[..., 2:])  # 3 along each row
-    inner = deg[:, :, 1:-1, 1:-1]
-    inner.copy_(rows[:, :, :-2]).add_(rows[:, :, 1:-1]).add_(rows[:, :, 2:])
-    inner.add_(f[:, :, 1:-1, 1:-1], alpha=4).mul_(1.0 / 13).add_(0.5).trunc_()
-    return _blend_u8(f, deg, values)
+    xi = _scratch("sharp_x", x.shape, torch.int16, x.device).copy_(x)
+    rows = _scratch("sharp_rows", x.shape, torch.int16, x.device)  # 3 along each row
+    torch.add(xi[..., :-2], xi[..., 1:-1], out=rows[..., 1:-1]).add_(xi[..., 2:])
+    total = _scratch("sharp_sum", x.shape, torch.int16, x.device)  # and 3 rows of those
+    torch.add(rows[:, :, :-2], rows[:, :, 1:-1], out=total[:, :, 1:-1])
+    total[:, :, 1:-1].add_(rows[:, :, 2:])
+    total.add_(xi, alpha=4)
+    deg = _scratch("sharp_deg", x.shape, torch.float32, x.device).copy_(total)
+    deg.mul_(1.0 / 13).add_(0.5).trunc_()
+    blend = _float_scratch("a", x)
+    f = values.to(x.device, torch.float32).view(-1, 1, 1, 1)
+    blend.sub_(deg).mul_(f).add_(deg).clamp_(0, 255)  # _blend's float32 operations
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))
+    _to_u8(blend[inner], x[inner])
+    return x
 
 
 # -- the pixel rows, PIL side ----------------------------------------------------------------
@@ -1011,6 +1186,7 @@ for _op in (
         batch=_solarize,
         values=_solarize_values,
         lut=pointwise_lut(_solarize),
+        batch_u8=_solarize_u8,
     ),
     Op(
         "Posterize",
@@ -1029,6 +1205,7 @@ for _op in (
         pil=_enhance_pil("Contrast"),
         batch=_contrast,
         lut=_contrast_lut,
+        batch_u8=chunked(_contrast_u8),
     ),
     Op(
         "Color",
@@ -1047,6 +1224,7 @@ for _op in (
         pil=_enhance_pil("Brightness"),
         batch=_brightness,
         lut=pointwise_lut(_brightness),
+        batch_u8=chunked(_brightness_u8),
     ),
     Op(
         "Sharpness",
@@ -1140,6 +1318,8 @@ def _route(op: Op, u8: bool) -> int:
         return _SKIP
     if op.matrix is not None:
         return _WARP
+    if u8 and op.batch_u8 is not None:  # a kernel of its own goes before the shared table
+        return _OWN
     return _LUT if u8 and op.lut is not None else _OWN
 
 
@@ -1151,13 +1331,15 @@ def apply_batch(
     apply: torch.Tensor,
     names: tuple[str, ...] = OP_NAMES,
     gen: torch.Generator | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-sample ops on a batch: sample i gets op ``names[ops[i]]`` at ``levels[i]`` with sign
     ``signs[i]`` when ``apply[i]``.
 
-    One stable sort puts the samples in routes, and within a route by op; each route then runs
-    once on its samples, with their own magnitudes as (n,) tensors, whatever mix of ops they
-    drew (no per-sample Python):
+    One stable sort puts the samples that change in routes, and within a route by op; they are
+    copied out in that order, each route then runs once on its samples, with their own
+    magnitudes as (n,) tensors, whatever mix of ops they drew, and the results go back into
+    the output (samples left as they are cost one copy of the batch, or none with ``out=x``):
 
     - point ops on uint8 (rows with a ``lut``: AutoContrast, Equalize, Solarize, Contrast,
       Brightness): one (n, C, 256) table per sample and channel, then ONE lookup for all of
@@ -1174,9 +1356,12 @@ def apply_batch(
         apply: (B,) bool.
         names: registered op names (``Identity`` leaves a sample as it is).
         gen: CPU generator for the ops that draw (Cutout's centres, SamplePairing's partners).
+        out: where to write the result: a contiguous tensor like ``x``, or ``x`` itself to
+            change it in place (what a transform does with its own intermediate batches); a
+            new tensor when None.
 
     Returns:
-        A new batch, same shape, dtype and device.
+        The result (``out`` when given), same shape, dtype and device as ``x``.
 
     Raises:
         ConfigError: ``x`` is neither uint8 nor float, or a name is not registered.
@@ -1193,15 +1378,23 @@ def apply_batch(
     keys = torch.where(apply.cpu().bool(), key_of[ops.cpu().long()], 0)
     order = torch.argsort(keys, stable=True)
     counts = torch.bincount(keys, minlength=len(rows) + 1).tolist()
+    if out is None:
+        out = x.clone(memory_format=torch.contiguous_format)
+    elif out.data_ptr() != x.data_ptr():
+        out.copy_(x)
     if counts[0] == len(x):
-        return x.clone()
+        return out
     levels, signs = levels.cpu().double(), signs.cpu().double()
-    order_d = order.to(x.device)
     b, c, h, w = x.shape
-    # the batch in sorted order: every op's samples are a contiguous slice, rewritten in place
-    xs = torch.index_select(x, 0, order_d, out=_scratch("sorted", x.shape, x.dtype, x.device))
+    # the samples that change, in sorted order: every op's samples are a contiguous slice of
+    # this copy, rewritten in place, then written back to their places in out
+    changed = order[counts[0] :]
+    _group_maps(changed, keys[changed], levels, signs, [route[i] == _WARP for i in ranked])
+    changed_d = changed.to(x.device)
+    shape = (len(changed), c, h, w)
+    xs = torch.index_select(x, 0, changed_d, out=_scratch("sorted", shape, x.dtype, x.device))
     perm: torch.Tensor | None = None
-    start = counts[0]
+    start = 0
     for kind in (_LUT, _WARP, _OWN):
         members = [
             (rows[i], n) for i, n in zip(ranked, counts[1:], strict=True) if route[i] == kind
@@ -1212,7 +1405,7 @@ def apply_batch(
         pieces: list[tuple[Op, slice, torch.Tensor]] = []
         for op, n in members:
             if n:
-                sel = order[start : start + n]
+                sel = changed[start : start + n]
                 vals = op_values(op.name, levels[sel], signs[sel])
                 pieces.append((op, slice(start, start + n), vals))
             start += n
@@ -1238,7 +1431,7 @@ def apply_batch(
                 if op.pairs:  # partners: one shuffle of the whole batch, shared by such ops
                     if perm is None:
                         perm = torch.randperm(b, generator=gen).to(x.device)
-                    pair = x.index_select(0, perm[order_d[part]])
+                    pair = x.index_select(0, perm[changed_d[part]])
                 vals_d = vals.to(x.device)
                 if u8 and op.batch_u8 is not None:
                     res = op.batch_u8(xs[part], vals_d, gen, pair)
@@ -1248,11 +1441,39 @@ def apply_batch(
                     res = from_255(op.batch(to_255(xs[part]), vals_d, gen, p255), x)
                 if res.data_ptr() != xs[part].data_ptr():
                     xs[part].copy_(res)
-    inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(b)
-    out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    torch.index_select(xs, 0, inverse.to(x.device), out=out)  # faster into a given tensor
+    _scatter_rows(out, changed_d, xs)
     return out
+
+
+def _group_maps(
+    changed: torch.Tensor,
+    keys: torch.Tensor,
+    levels: torch.Tensor,
+    signs: torch.Tensor,
+    moves: list[bool],
+) -> None:
+    """Within each geometric op's samples (a run of equal ``keys`` in ``changed``, ``moves``
+    saying which keys, less one, are geometric), order them by level and sign, in place, so
+    that samples sharing a map are neighbours (``warp`` takes a run of them at once)."""
+    bounds = torch.unique_consecutive(keys, return_counts=True)
+    start = 0
+    for key, n in zip(bounds[0].tolist(), bounds[1].tolist(), strict=True):
+        if n > 1 and moves[key - 1]:
+            part = changed[start : start + n]
+            lv, sg = levels[part].numpy(), signs[part].numpy()
+            changed[start : start + n] = part[torch.from_numpy(np.lexsort((sg, lv)))]
+        start += n
+
+
+def _scatter_rows(out: torch.Tensor, where: torch.Tensor, rows: torch.Tensor) -> None:
+    """``out[where] = rows`` for (n, ...) rows and (n,) distinct indices: a copy per row where
+    rows are large (PyTorch's index_copy_ and index_put_ copy element by element on the CPU, a
+    copy_ per row runs at memory speed), one index_copy_ for many small rows."""
+    if out.device.type != "cpu" or rows[0].numel() < 1 << 12:
+        out.view(len(out), -1).index_copy_(0, where, rows.view(len(rows), -1))
+        return
+    for j, i in enumerate(where.tolist()):
+        out[i].copy_(rows[j])
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:

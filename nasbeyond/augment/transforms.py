@@ -215,6 +215,7 @@ class AutoAugment(TransformModule):
                 apply,
                 self.names,
                 self.gen,
+                out=x if slot else None,  # the first slot's result is ours: the rest in place
             )
         return x
 
@@ -276,10 +277,12 @@ class RandAugment(TransformModule):
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         b = len(x)
         level = torch.full((b,), self.m / 10, dtype=torch.float64)
-        for _ in range(self.n):
+        every = torch.ones(b, dtype=torch.bool)
+        for i in range(self.n):
             ops = torch.randint(0, len(self.ops), (b,), generator=self.gen)
+            # the first op's result is ours: the later ops change it in place
             x = apply_batch(
-                x, ops, level, self._signs(b), torch.ones(b, dtype=torch.bool), self.ops, self.gen
+                x, ops, level, self._signs(b), every, self.ops, self.gen, out=x if i else None
             )
         return x
 
