@@ -63,7 +63,7 @@ def runs(tmp_path_factory):
     live = root / "live"
     config = RunConfig(
         space="nb201", evaluator="nb201-table", strategy="random", trials=3, seed=0,
-        run_dir=str(live),
+        executor="inline", run_dir=str(live),
     )  # fmt: skip
     Experiment(config).run()
     return live, big_run(root / "big")
