@@ -22,7 +22,7 @@ $(CHROMIUM):
 $(VENV)/.core: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e .
+	$(PIP) -e ".[report]"  # matplotlib: `nasbeyond report runs/demo` draws its charts
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.core

@@ -32,6 +32,7 @@ from nasbeyond.report.runinfo import (
     Front,
     RunInfo,
     TabularLoader,
+    best_so_far_by_finish,
     best_so_far_series,
     decision_table,
     encode_column,
@@ -258,15 +259,17 @@ def _progress(info: RunInfo) -> str:
     s = best_so_far_series(info.trials, info.times)
     if not s.trial:
         return _note("No trial has finished yet.")
-    have_wall = any(math.isfinite(w) for w in s.wall_s)
-    clocks: list[tuple[str, Sequence[float]]] = [("trial id", [float(i) for i in s.trial])]
+    wall = best_so_far_by_finish(info.trials, info.times)
+    have_wall = bool(wall[0])
+    Curve = tuple[str, Sequence[float], Sequence[float], Sequence[float]]
+    clocks: list[Curve] = [("trial id", [float(i) for i in s.trial], s.best, s.reward)]
     if have_wall:
-        clocks.append(("wall time since the first trial started (s)", s.wall_s))
-    clocks.append((_clock_label(info), s.cost_s))
+        clocks.append(("wall time since the first trial started (s)", *wall))
+    clocks.append((_clock_label(info), s.cost_s, s.best, s.reward))
     fig, axes = _figure(4.2 * len(clocks), 3.4, len(clocks))
-    for ax, (xlabel, xs) in zip(axes, clocks, strict=True):
-        ax.scatter(xs, s.reward, s=10, c="#9aa", label="trial reward")
-        ax.step(xs, s.best, where="post", color="#c33", lw=2, label="best so far")
+    for ax, (xlabel, xs, best, reward) in zip(axes, clocks, strict=True):
+        ax.scatter(xs, reward, s=10, c="#9aa", label="trial reward")
+        ax.step(xs, best, where="post", color="#c33", lw=2, label="best so far")
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel("reward")
         ax.grid(alpha=0.3)
@@ -275,7 +278,7 @@ def _progress(info: RunInfo) -> str:
     notes = [
         _note(
             "Grey: each trial's reward; red: the best so far. Clocks, left to right: "
-            + "; ".join(label for label, _ in clocks)
+            + "; ".join(c[0] for c in clocks)
             + "."
         )
     ]

@@ -293,7 +293,8 @@ class Series:
         best: the best reward among ok trials so far (NaN before the first ok trial).
         reward: the trial's own reward (NaN when it failed).
         wall_s: seconds from the run's first trial start to this trial's finish (NaN when the
-            store has no times, e.g. a MemoryStore).
+            store has no times, e.g. a MemoryStore); in id order, so not monotone with parallel
+            workers: plot best-so-far against wall time with ``best_so_far_by_finish``.
         cost_s: cumulative trial cost in seconds: simulated (charged) time for a benchmark
             evaluator such as nb201-table, summed training seconds otherwise.
     """
@@ -327,6 +328,35 @@ def best_so_far_series(
         out["wall_s"].append(fin - t0 if fin is not None else math.nan)
         out["cost_s"].append(cum)
     return Series(**out)
+
+
+def best_so_far_by_finish(
+    trials: Sequence[Trial], times: dict[int, tuple[float, float | None]]
+) -> tuple[list[float], list[float], list[float]]:
+    """(seconds, best so far, own reward) of the finished trials in the order they finished:
+    seconds from the run's first trial start to each finish (parallel workers finish out of id
+    order, so the wall-clock curve needs this order to be a best-so-far). Trials without a
+    finish time are left out; reward is NaN for a trial that did not finish ok."""
+    starts = [s for s, _ in times.values()]
+    if not starts:
+        return [], [], []
+    t0 = min(starts)
+    done = [
+        (fin, t)
+        for t in trials
+        if t.status != "running" and (fin := times.get(t.id, (0.0, None))[1]) is not None
+    ]
+    done.sort(key=lambda p: (p[0], p[1].id))
+    secs, best_out, rewards = [], [], []
+    best = -math.inf
+    for fin, t in done:
+        ok = t.status == "ok" and t.reward is not None
+        if ok:
+            best = max(best, float(t.reward or 0.0))
+        secs.append(fin - t0)
+        best_out.append(best if best > -math.inf else math.nan)
+        rewards.append(float(t.reward or 0.0) if ok else math.nan)
+    return secs, best_out, rewards
 
 
 # ----- reading a directory ----------------------------------------------------------------------

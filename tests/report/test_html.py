@@ -20,6 +20,7 @@ from nasbeyond.cli import main
 from nasbeyond.evaluate.pareto import front_summary
 from nasbeyond.report.html import write_report
 from nasbeyond.report.runinfo import (
+    best_so_far_by_finish,
     best_so_far_series,
     decision_importance,
     flatten_arch,
@@ -118,6 +119,8 @@ def test_runinfo_reads_fronts_importance_and_clocks(nb201_run):
     s = best_so_far_series(info.trials, info.times)
     assert len(s.trial) == 31 and all(b2 >= b1 for b1, b2 in zip(s.best, s.best[1:], strict=False))
     assert s.best[-1] == pytest.approx(max(t.reward for t in info.ok))
+    secs, best, _ = best_so_far_by_finish(info.trials, info.times)
+    assert len(secs) == 31 and secs == sorted(secs) and best == sorted(best)
     assert all(np.isfinite(s.wall_s)) and s.cost_s[-1] == pytest.approx(
         sum(t.cost_s for t in info.trials)
     )
