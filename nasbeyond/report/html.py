@@ -44,8 +44,10 @@ from nasbeyond.trial import Trial
 REPORT_FILE = "report.html"
 MAX_LINES = 1000  # parallel-coordinates lines drawn: the best ones and a seeded sample of the rest
 MAX_AXES = 10  # decisions on the parallel-coordinates view (the most important ones)
+MAX_FAILED = 500  # failed trials listed with their errors
 SAMPLE_IMAGES = 8  # dataset images in the augmentation grid
 SAMPLE_DRAWS = 4  # augmented draws of each
+_BOX = {"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 0.5}
 LABELS = {
     "reward": "reward",
     "cost_s": "trial cost (s)",
@@ -290,6 +292,9 @@ def _progress(info: RunInfo) -> str:
 def _fronts(info: RunInfo) -> str:
     pairs = [f for f in info.fronts if len(f.objectives) == 2]
     by_id = {t.id: t for t in info.ok}
+    labels = dict(LABELS)
+    if info.config.get("evaluator") == "nb201-table":  # charged, not spent
+        labels["cost_s"] = "simulated trial cost (s)"
     parts = []
     if pairs:
         ncols = min(3, len(pairs))
@@ -299,7 +304,7 @@ def _fronts(info: RunInfo) -> str:
         fig = Figure(figsize=(4.3 * ncols, 3.6 * nrows), layout="constrained")
         grid = fig.subplots(nrows, ncols, squeeze=False)
         for k, front in enumerate(pairs):
-            _front_axes(grid[k // ncols][k % ncols], front, info.ok, by_id)
+            _front_axes(grid[k // ncols][k % ncols], front, info.ok, by_id, labels)
         for k in range(len(pairs), nrows * ncols):
             grid[k // ncols][k % ncols].set_axis_off()
         parts.append(_png(fig, "reward against cost metrics with Pareto fronts"))
@@ -325,7 +330,9 @@ def _fronts(info: RunInfo) -> str:
     return "\n".join(parts)
 
 
-def _front_axes(ax: Any, front: Front, ok: list[Trial], by_id: dict[int, Trial]) -> None:
+def _front_axes(
+    ax: Any, front: Front, ok: list[Trial], by_id: dict[int, Trial], labels: dict[str, str]
+) -> None:
     (ym, _), (xm, _) = (o.split(":") for o in front.objectives)
     raw: list[tuple[Any, Any]] = [(trial_metrics(t).get(xm), trial_metrics(t).get(ym)) for t in ok]
     pts = [(float(x), float(y)) for x, y in raw if _finite(x) and _finite(y)]
@@ -338,10 +345,10 @@ def _front_axes(ax: Any, front: Front, ok: list[Trial], by_id: dict[int, Trial])
     xs = [p[0] for p in pts]
     if xs and min(xs) > 0 and max(xs) / min(xs) > 100:
         ax.set_xscale("log")
-    ax.set_xlabel(_label(xm))
-    ax.set_ylabel(_label(ym))
+    ax.set_xlabel(labels.get(xm, xm))
+    ax.set_ylabel(labels.get(ym, ym))
     hv = f"hypervolume {front.hypervolume:.3f}" if front.hypervolume is not None else ""
-    ax.set_title(f"{_label(ym)} vs {_label(xm)}: {hv}", fontsize=9)
+    ax.set_title(f"{labels.get(ym, ym)} vs {labels.get(xm, xm)}: {hv}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
 
@@ -428,15 +435,20 @@ def _parallel(ok: list[Trial], names: list[str], rows: list[list[Any]], shown: l
         if labels is not None:
             for code, text in enumerate(labels):
                 y = (code - lo) / (hi - lo) if hi > lo else 0.5
-                ax.text(x + 0.03, y, text[:16], fontsize=6, va="center")
+                ax.text(x + 0.03, y, text[:16], fontsize=6, va="center", bbox=_BOX)
         else:
-            ax.text(x + 0.03, 0.0, f"{lo:.4g}", fontsize=6, va="center")
-            ax.text(x + 0.03, 1.0, f"{hi:.4g}", fontsize=6, va="center")
+            ax.text(x + 0.03, 0.0, f"{lo:.4g}", fontsize=6, va="center", bbox=_BOX)
+            ax.text(x + 0.03, 1.0, f"{hi:.4g}", fontsize=6, va="center", bbox=_BOX)
     ax.set_xlim(-0.2, len(cols) - 0.4)
     ax.set_ylim(-0.05, 1.05)
     ax.set_yticks([])
     ax.set_xticks(xs, [c[0][-22:] for c in cols], rotation=30, ha="right", fontsize=7)
     ax.set_title("parallel coordinates of the decisions", fontsize=10)
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    scale = ScalarMappable(Normalize(float(reward.min()), float(reward.min()) + span), cmap)
+    fig.colorbar(scale, ax=ax, label="reward", fraction=0.03, pad=0.01)
     return _png(fig, "parallel coordinates of the decisions")
 
 
@@ -478,7 +490,9 @@ def _failed(info: RunInfo) -> str:
             "(`nasbeyond resume` reruns those first)."
         )
     ]
-    for t in bad:
+    if len(bad) > MAX_FAILED:
+        parts.append(_note(f"The first {MAX_FAILED} of {len(bad)} are listed."))
+    for t in bad[:MAX_FAILED]:
         err = t.error or ("(no error recorded)" if t.status == "failed" else "(interrupted)")
         first = err.strip().splitlines()[0] if err.strip() else err
         parts.append(
