@@ -106,8 +106,9 @@ class RunSource:
 
     # -- what pages show ------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
-        """Counts, the best trial and ``version``, a string that changes whenever a trial
-        starts or finishes (the page polls it and refetches only on a change)."""
+        """Counts, the best trial, the final retrain's test accuracy (None before it) and
+        ``version``, a string that changes whenever a trial starts or finishes or the final
+        result is written (the page polls it and refetches only on a change)."""
         with self.connect() as con:
             n, ok, failed, running, last_start, last_finish, cost = con.execute(
                 "SELECT COUNT(*), COALESCE(SUM(status = 'ok'), 0), "
@@ -118,8 +119,9 @@ class RunSource:
                 "SELECT id, reward FROM trials WHERE status = 'ok' AND reward IS NOT NULL "
                 "ORDER BY reward DESC, id LIMIT 1"
             ).fetchone()
-            row = con.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
-        cfg = json.loads(row[0]) if row else {}
+            meta = dict(con.execute("SELECT key, value FROM meta WHERE key IN ('config', 'final')"))
+        cfg = json.loads(meta.get("config", "{}"))
+        final = json.loads(meta.get("final", "null")) or {}
         return {
             "id": self.index,
             "name": self.name,
@@ -136,7 +138,12 @@ class RunSource:
             "other": n - ok - failed - running,
             "total_cost_s": cost,
             "best": {"id": best[0], "reward": best[1]} if best else None,
-            "version": f"{n}:{ok + failed}:{last_start}:{last_finish}",
+            "final": (
+                {"id": final.get("trial_id"), "test_acc": final["test_acc"]}
+                if isinstance(final, dict) and final.get("test_acc") is not None
+                else None
+            ),
+            "version": f"{n}:{ok + failed}:{last_start}:{last_finish}:{int(bool(final))}",
         }
 
     def curve(self, points: int) -> dict[str, Any]:
@@ -219,7 +226,23 @@ class RunSource:
         space = self.space()
         if row is None or space is None:
             return None
-        return to_svg(space.graph(json.loads(row[0])), f"{self.name}: trial {trial_id}")
+        arch = json.loads(row[0])
+        if self.undrawable(arch):
+            return None
+        return to_svg(space.graph(arch), f"{self.name}: trial {trial_id}")
+
+    def undrawable(self, arch: dict[str, Any]) -> str | None:
+        """Why ``arch`` cannot be drawn here (one line), or None when it can."""
+        space = self.space()
+        if space is None:
+            return f"this run's space cannot be built here ({self._space_error or 'no settings'})"
+        try:
+            space.validate(arch)
+            space.graph(arch)
+        except Exception as e:  # an arch this space does not accept: say so, draw nothing
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            return f"the run's space does not accept this arch ({first})"
+        return None
 
     def scatter(self, x: str, points: int) -> dict[str, Any]:
         """Reward of ok trials against ``x`` (one of SCATTER_X, minimised), at most ``points``
@@ -312,7 +335,7 @@ class RunSource:
                 started=r[9],
                 finished=r[10],
                 log=[str(line) for line in logs] if isinstance(logs, list) else [],
-                drawable=self.space() is not None,
+                undrawable=self.undrawable(arch),
             )
         return out
 

@@ -24,9 +24,12 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from nasbeyond.config import RunConfig  # noqa: E402
 from nasbeyond.run import Experiment  # noqa: E402
+from nasbeyond.run.store import SQLiteStore  # noqa: E402
+from nasbeyond.trial import Result  # noqa: E402
 from tests.dashboard.stores import big_run  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+HOSTILE = "<img src=x onerror=window.pwned=1><script>window.pwned=2</script>"
 # serial: the module's tests share one search, one dashboard process and one browser; split
 # over xdist workers, each worker would start its own.
 pytestmark = [
@@ -66,7 +69,12 @@ def runs(tmp_path_factory):
         executor="inline", run_dir=str(live),
     )  # fmt: skip
     Experiment(config).run()
-    return live, big_run(root / "big")
+    big = big_run(root / "big", n=9_999)
+    store = SQLiteStore(big, create=False)  # trial 10,000: text that would run if put as HTML
+    tid = store.start_trial({"edges": [HOSTILE] * 6}, None, dict)
+    store.finish_trial(tid, Result.failed(f"Traceback\nValueError: {HOSTILE}"), dict)
+    store.close()
+    return live, big
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +132,7 @@ def test_new_trials_appear_without_reload_and_detail_opens(page, dashboard, runs
     shown = time.perf_counter() - t1
     print(f"\nresume subprocess {t1 - t0:.1f} s; its trials shown {shown:.1f} s after it ended")
     pg.wait_for_selector("tr.trial-row[data-id='6']")
+    pg.wait_for_selector("#final-test")  # the best arch's test accuracy, written at the end
     assert pg.evaluate("window.notReloaded") is True
     assert pg.locator("tr.trial-row").count() == 6
 
@@ -170,6 +179,15 @@ def test_runs_compared_and_large_run_loads(page, dashboard):
     pg.wait_for_selector("#scatter-chart .main-svg")
     assert not_blank(pg.screenshot())
     assert errors == []
+
+
+def test_store_text_is_shown_as_text(page, dashboard):
+    pg, errors = page
+    pg.goto(dashboard + "#/run/1/trial/10000")
+    pg.wait_for_selector("#trial-detail[data-id='10000']")
+    assert HOSTILE in pg.inner_text("#trial-error") and HOSTILE in pg.inner_text("#trial-arch")
+    assert pg.evaluate("window.pwned") is None and pg.locator("#view img[src='x']").count() == 0
+    assert errors == []  # the arch no space accepts is shown as JSON, not drawn
 
 
 def test_report_opens_offline_with_its_charts(page, runs):

@@ -38,7 +38,7 @@ def test_runs_are_numbered_and_summarised(client):
     assert [(r["id"], r["name"]) for r in body] == [(0, "small"), (1, "big")]
     small = body[0]
     assert (small["trials"], small["ok"], small["failed"]) == (6, 5, 1)
-    assert small["best"] == {"id": 5, "reward": 0.9}
+    assert small["best"] == {"id": 5, "reward": 0.9} and small["final"] is None
     assert body[1]["trials"] == 10_000 and body[1]["failed"] == 200
 
 
@@ -64,7 +64,7 @@ def test_trials_table_sorts_filters_and_pages(client):
 
 def test_trial_detail_has_metrics_error_log_and_drawing(client):
     t = client.get("/api/runs/0/trials/5").json()
-    assert t["reward"] == 0.9 and t["metrics"]["val_acc"] == 0.9 and t["drawable"]
+    assert t["reward"] == 0.9 and t["metrics"]["val_acc"] == 0.9 and t["undrawable"] is None
     assert t["log"] == ["epoch 1 loss 2.30", "epoch 2 loss 1.70"] and "log" not in t["metrics"]
     assert "edges" in t["arch"] and t["summary"].startswith("|")
     failed = client.get("/api/runs/0/trials/3").json()
@@ -249,3 +249,20 @@ def test_db_name_matches_the_store():
 def test_cli_check_validates_without_serving(runs, capsys):
     assert main(["dashboard", str(runs[0]), "--port", "0", "--check"]) == 0
     assert capsys.readouterr().out.strip() == "ok: would serve 0: small (6 trials) on 127.0.0.1:0"
+
+
+def test_arch_the_space_refuses_is_not_drawn_and_a_lost_store_is_503(tmp_path):
+    run = small_run(tmp_path / "odd")
+    store = SQLiteStore(run, create=False)
+    tid = store.start_trial({"edges": ["<b>no_such_op</b>"] * 6}, None, dict)
+    store.finish_trial(tid, Result.failed("boom"), dict)
+    store.close()
+    c = TestClient(make_app(open_runs([run])), raise_server_exceptions=False)
+    t = c.get(f"/api/runs/0/trials/{tid}").json()
+    assert t["undrawable"].startswith("the run's space does not accept this arch")
+    assert "<b>no_such_op</b>" in t["summary"]  # as text: the page sets it as text
+    assert c.get(f"/api/runs/0/trials/{tid}/arch.svg").status_code == 404
+    for f in run.glob("nasbeyond.db*"):
+        f.unlink()
+    r = c.get("/api/runs/0")
+    assert r.status_code == 503 and r.json()["detail"].startswith("store: cannot read the run")

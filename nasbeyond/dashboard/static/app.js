@@ -50,7 +50,8 @@ function runStats(s, withIds) {
     stat("running", fmt(s.running), id("running-count")),
     stat(`best ${s.reward_name || "reward"}`,
          s.best ? `${fmt(s.best.reward)} (#${s.best.id})` : "-", id("best-reward")),
-    stat("charged cost", secs(s.total_cost_s)));
+    stat("charged cost", secs(s.total_cost_s)),
+    s.final ? stat(`test accuracy (#${s.final.id} retrained)`, fmt(s.final.test_acc), id("final-test")) : null);
 }
 
 const LAYOUT = { margin: { l: 60, r: 20, t: 36, b: 48 }, paper_bgcolor: "#fff",
@@ -246,9 +247,9 @@ async function trialView(run, id) {
   const left = el("div", {}, el("h2", { text: "Metrics" }), kv,
                   el("h2", { text: "Arch" }), el("pre", { id: "trial-arch", text: JSON.stringify(t.arch, null, 1) }));
   const right = el("div", {}, el("h2", { text: "Drawing" }));
-  right.append(t.drawable ?
-    el("div", { class: "drawing" }, el("img", { id: "arch-img", alt: `arch of trial ${t.id}`, src: `/api/runs/${run}/trials/${t.id}/arch.svg` })) :
-    el("p", { class: "message", text: "this run's space cannot be built here, so its archs are not drawn" }));
+  right.append(t.undrawable ?
+    el("p", { class: "message", id: "arch-undrawable", text: `not drawn: ${t.undrawable}` }) :
+    el("div", { class: "drawing" }, el("img", { id: "arch-img", alt: `arch of trial ${t.id}`, src: `/api/runs/${run}/trials/${t.id}/arch.svg` })));
   if (t.error) right.append(el("h2", { text: "Error" }), el("pre", { class: "error", id: "trial-error", text: t.error }));
   right.append(el("h2", { text: "Log" }), t.log.length ?
     el("pre", { id: "trial-log", text: t.log.join("\n") }) :
