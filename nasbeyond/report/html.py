@@ -137,7 +137,7 @@ def render(info: RunInfo, *, top: int = 10, samples: bool = True) -> str:
     if info.ok:
         sections.append(("top", f"Top {min(top, len(info.ok))} trials", _top(info, top)))
     if info.failed or any(t.status == "running" for t in info.trials):
-        sections.append(("failed", "Failed and interrupted trials", _failed(info)))
+        sections.append(("failed", "Failed and unfinished trials", _failed(info)))
     if info.kind == "augment":
         sections.append(("augment", "Augmentation policy", _augment(info, samples)))
     if info.oneshot is not None:
@@ -486,14 +486,14 @@ def _failed(info: RunInfo) -> str:
     parts = [
         _note(
             f"{sum(t.status == 'failed' for t in bad)} failed; "
-            f"{sum(t.status == 'running' for t in bad)} were running when the run stopped "
-            "(`nasbeyond resume` reruns those first)."
+            f"{sum(t.status == 'running' for t in bad)} running: still running if the search "
+            "is live, else interrupted (`nasbeyond resume` reruns those first)."
         )
     ]
     if len(bad) > MAX_FAILED:
         parts.append(_note(f"The first {MAX_FAILED} of {len(bad)} are listed."))
     for t in bad[:MAX_FAILED]:
-        err = t.error or ("(no error recorded)" if t.status == "failed" else "(interrupted)")
+        err = t.error or ("(no error recorded)" if t.status == "failed" else "(running)")
         first = err.strip().splitlines()[0] if err.strip() else err
         parts.append(
             f'<details class="failed"><summary>trial {t.id} ({_e(t.status)}, '

@@ -44,7 +44,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def nb201_run(tmp_path_factory):
     """30 trials of evolution on the NB201 table, latency on pixel3, two objectives; then one
-    failed trial whose error is hostile HTML, recorded through the Store API."""
+    failed trial whose error is hostile HTML and one still running, through the Store API."""
     run_dir = tmp_path_factory.mktemp("nb201") / "run"
     argv = ["search", "--space", "nb201", "--evaluator", "nb201-table", "--strategy", "evolution"]
     argv += ["--evaluator-arg", "latency_device=pixel3", "--objectives", "accuracy,latency"]
@@ -57,6 +57,7 @@ def nb201_run(tmp_path_factory):
     store.finish_trial(
         tid, Result.failed(f"Traceback:\n  line 1\nValueError: {HOSTILE}"), lambda: state
     )
+    store.start_trial(store.trial(2).arch, None, lambda: state)  # still running
     store.close()
     return run_dir
 
@@ -100,11 +101,12 @@ def test_search_report_has_every_section_and_escapes_the_store(nb201_run, capsys
         in text
     )  # the full error, escaped
     assert "Traceback:\n  line 1" in text
+    assert "1 failed; 1 running" in text and "trial 32 (running" in text
 
 
 def test_runinfo_reads_fronts_importance_and_clocks(nb201_run):
     info = load_run(nb201_run)
-    assert info.kind == "search" and len(info.trials) == 31 and len(info.failed) == 1
+    assert info.kind == "search" and len(info.trials) == 32 and len(info.failed) == 1
     assert info.objectives == ["accuracy", "latency"]
     by = {tuple(f.objectives): f for f in info.fronts}
     ok = [(t.id, trial_metrics(t)) for t in info.ok]
