@@ -101,6 +101,13 @@ def serve(
     if on_ready is None:
         names = ", ".join(f"{r.index}: {r.name}" for r in runs)
         print(f"dashboard: {url}  (runs {names}; Ctrl-C stops it)", file=sys.stderr, flush=True)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"dashboard: listening on {host}, not only this machine: whoever reaches this "
+                "port can read these runs (there is no login)",
+                file=sys.stderr,
+                flush=True,
+            )
     else:
         on_ready(url)
     # Building a run's space imports torch (seconds): done beside the server, not on the first
