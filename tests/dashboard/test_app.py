@@ -7,8 +7,11 @@ import socket
 import sqlite3
 import sys
 import threading
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -266,3 +269,34 @@ def test_arch_the_space_refuses_is_not_drawn_and_a_lost_store_is_503(tmp_path):
         f.unlink()
     r = c.get("/api/runs/0")
     assert r.status_code == 503 and r.json()["detail"].startswith("store: cannot read the run")
+
+
+ROUTES = [
+    "/api/runs/{a}",
+    "/api/runs/{a}/curve",
+    "/api/runs/{a}/trials",
+    "/api/runs/{a}/scatter",
+    "/api/runs/{a}/trials/{b}",
+    "/api/runs/{a}/trials/{b}/arch.svg",
+    "/static/{a}",
+    "/api/compare",
+]
+PARAMS = ["points", "offset", "limit", "sort", "order", "status", "x"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    route=st.sampled_from(ROUTES),
+    a=st.one_of(st.integers(-3, 12), st.text(max_size=12)),
+    b=st.one_of(st.integers(-3, 2**64), st.text(max_size=12)),
+    query=st.dictionaries(
+        st.sampled_from(PARAMS), st.one_of(st.integers(-(2**70), 2**70), st.text(max_size=8))
+    ),
+)
+def test_fuzzed_requests_are_answered_in_one_line(client, route, a, b, query):
+    path = route.format(a=quote(str(a), safe=""), b=quote(str(b), safe=""))
+    r = client.get(path, params={k: str(v) for k, v in query.items()})
+    assert r.status_code in (200, 404, 422), (path, query, r.text)
+    if r.status_code != 200:
+        detail = r.json()["detail"]
+        assert isinstance(detail, str) and "\n" not in detail and "Traceback" not in detail
