@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -86,14 +87,18 @@ def dashboard(runs):
         stdout=subprocess.DEVNULL,
         text=True,
     )
+    logged: list[str] = []
     try:
         line = proc.stderr.readline() if proc.stderr else ""
         found = re.search(r"http://127\.0\.0\.1:\d+/", line)
         assert found, f"dashboard did not start: {line!r}"
+        # drain the server's stderr (a full pipe would stall it) and keep it for the end
+        threading.Thread(target=lambda: logged.extend(proc.stderr or ()), daemon=True).start()
         yield found.group(0)
     finally:
         proc.terminate()
         proc.wait(10)
+    assert not any("Traceback" in line for line in logged), "".join(logged)
 
 
 @pytest.fixture(scope="module")
