@@ -319,14 +319,27 @@ def _float_axes(mats: torch.Tensor, width: int, height: int) -> tuple[np.ndarray
 def _scratch(key: str, shape: tuple[int, ...], dtype: torch.dtype, device: Any) -> torch.Tensor:
     """A scratch tensor of ``shape`` kept between calls (one per thread, key, dtype and device),
     so that the intermediates of a batch cost no fresh allocation (page faults on the CPU,
-    allocator traffic on a GPU). Its contents are undefined; it is never handed to a caller."""
+    allocator traffic on a GPU). Its contents are undefined; it is never handed to a caller.
+    The view of each shape is kept too (a dictionary lookup: on 224x224 images the kernels run
+    one sample at a time, and host time per call adds up)."""
+    views: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]]
+    views = _SCRATCH.__dict__.setdefault("views", {})
+    vk = (key, shape, dtype, device)
+    hit = views.get(vk)
     store: dict[tuple[str, torch.dtype, torch.device], torch.Tensor]
     store = _SCRATCH.__dict__.setdefault("store", {})
-    n, k = math.prod(shape), (key, dtype, torch.device(device))
+    k = (key, dtype, torch.device(device))
+    if hit is not None and store.get(k) is hit[0]:
+        return hit[1]
+    n = math.prod(shape)
     buf = store.get(k)
     if buf is None or buf.numel() < n:
         buf = store[k] = torch.empty(n, dtype=dtype, device=device)
-    return buf[:n].view(shape)
+    if len(views) > 1024:
+        views.clear()
+    view = buf[:n].view(shape)
+    views[vk] = (buf, view)
+    return view
 
 
 _SCRATCH = threading.local()
@@ -482,16 +495,27 @@ def warp(
             continue
         m = marks[run_start]
         rects = plans[m]
-        # a rectangle copy runs at memory speed and costs a fixed host time: large chunks
-        step = _chunk_len(x, 2) if rects is None else _chunk_len(x, 1) * 16
-        for sl in _chunks(run_start, i, max(1, step)):
-            n = sl.stop - sl.start
-            if rects is None:
+        if isinstance(rects, torch.Tensor) and h * w < 1 << 12:  # small: a gather per chunk
+            for sl in _chunks(run_start, i, max(8, _chunk_len(x, 8))):
+                n = sl.stop - sl.start
                 padded = _padded_batch(x[sl], fill)
-                target = out[sl].view(n, c, h * w)
                 index = table[m].view(1, 1, h * w).expand(n, c, -1)
-                torch.gather(padded.view(n, c, -1), 2, index, out=target)
-                continue
+                torch.gather(padded.view(n, c, -1), 2, index, out=out[sl].view(n, c, h * w))
+            run_start = i
+            continue
+        if isinstance(rects, torch.Tensor):  # large: one lookup per plane, int32 keys
+            src = _scratch("warp_flat", (c, h * w + 1), x.dtype, x.device)
+            for j in range(run_start, i):
+                src[:, : h * w].copy_(x[j].view(c, -1))  # in place: x[j] may be out[j]
+                src[:, h * w].fill_(fill)
+                target = out[j].view(c, -1)
+                for ch in range(c):
+                    torch.index_select(src[ch], 0, rects, out=target[ch])
+            run_start = i
+            continue
+        # a rectangle copy runs at memory speed and costs a fixed host time: large chunks
+        for sl in _chunks(run_start, i, max(1, _chunk_len(x, 1) * 16)):
+            n = sl.stop - sl.start
             src = _scratch("warp_src", (n, c, h, w), x.dtype, x.device).copy_(x[sl])
             dst = out[sl]
             dst.fill_(fill)
@@ -517,18 +541,28 @@ MAX_RECTANGLES = 96  # a map needing more is sampled by a gather
 
 def _map_plans(
     mats: torch.Tensor, table: torch.Tensor, width: int, height: int
-) -> list[list[Rect] | None]:
-    """Each distinct map's rectangles (``_rectangles``), from a per-thread cache keyed like
-    ``_map_indices``; None for a map that needs a gather."""
-    cache: dict[tuple[Any, ...], list[Rect] | None]
+) -> list[list[Rect] | torch.Tensor]:
+    """How the CPU samples each distinct map, from a per-thread cache keyed like
+    ``_map_indices``: its rectangles (``_rectangles``), or else its (H * W,) int32 index
+    into a plane followed by one fill pixel (index H * W), for one ``index_select`` per plane
+    (faster than a gather with int64 keys)."""
+    cache: dict[tuple[Any, ...], list[Rect] | torch.Tensor]
     cache = _SCRATCH.__dict__.setdefault("plans", {})
-    if len(cache) > 4096:
+    if len(cache) > 256:
         cache.clear()
     plans = []
     for row, idx in zip(mats.tolist(), table, strict=True):
         key = (*row, width, height)
         if key not in cache:
-            cache[key] = _rectangles(idx.view(height, width), width, height)
+            rects = _rectangles(idx.view(height, width), width, height)
+            if rects is None:
+                w2 = width + 2
+                rowp, colp = idx // w2 - 1, idx % w2 - 1
+                inside = (rowp >= 0) & (rowp < height) & (colp >= 0) & (colp < width)
+                flat = torch.where(inside, rowp * width + colp, height * width)
+                cache[key] = flat.to(torch.int32)
+            else:
+                cache[key] = rects
         plans.append(cache[key])
     return plans
 
@@ -826,6 +860,7 @@ def chunked(kernel: BatchFn) -> BatchFn:
         return x
 
     run.__qualname__ = getattr(kernel, "__qualname__", "kernel")
+    run.__wrapped__ = kernel  # type: ignore[attr-defined]
     return run
 
 
@@ -860,13 +895,24 @@ def pointwise_lut(batch: BatchFn) -> LutFn:
     return lut
 
 
+# float32 constants as 0-d tensors: an in-place op with a 0-d tensor costs PyTorch about a third
+# of the host time of one with a Python number, and computes the same (the number is rounded to
+# float32 either way)
+_C_HALF = torch.tensor(0.5, dtype=torch.float32)
+_C_THIRTEENTH = torch.tensor(1.0 / 13, dtype=torch.float32)
+_C_ROUND16 = torch.tensor(float(0x8000), dtype=torch.float32)
+_C_SCALE16 = torch.tensor(1.0 / 65536, dtype=torch.float32)
+_C_19595 = torch.tensor(19595.0, dtype=torch.float32)
+
+
 def _gray_f32(f: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """``_gray`` of whole-number float32 samples (B, 3, H, W) into ``out`` (B, 1, H, W): PIL's
     16-bit fixed-point luma. Every product and partial sum is a whole number under 2**24, so
     float32 holds it exactly, and the / 65536 is exact too."""
-    torch.mul(f[:, 0:1], 19595, out=out)
-    out.add_(f[:, 1:2], alpha=38470).add_(f[:, 2:3], alpha=7471).add_(0x8000)
-    return out.mul_(1.0 / 65536).floor_()
+    r, g, b = f[:, 0:1], f[:, 1:2], f[:, 2:3]
+    torch.mul(r, _C_19595, out=out)
+    out.add_(g, alpha=38470).add_(b, alpha=7471).add_(_C_ROUND16)
+    return out.mul_(_C_SCALE16).floor_()
 
 
 def _contrast_lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -1103,7 +1149,7 @@ def _sharpness_u8(x: torch.Tensor, values: torch.Tensor, gen: Any, pair: Any) ->
     total[:, :, 1:-1].add_(rows[:, :, 2:])
     total.add_(xi, alpha=4)
     deg = _scratch("sharp_deg", x.shape, torch.float32, x.device).copy_(total)
-    deg.mul_(1.0 / 13).add_(0.5).trunc_()
+    deg.mul_(_C_THIRTEENTH).add_(_C_HALF).trunc_()
     blend = _float_scratch("a", x)
     f = values.to(x.device, torch.float32).view(-1, 1, 1, 1)
     blend.sub_(deg).mul_(f).add_(deg).clamp_(0, 255)  # _blend's float32 operations
@@ -1379,9 +1425,14 @@ def apply_batch(
     order = torch.argsort(keys, stable=True)
     counts = torch.bincount(keys, minlength=len(rows) + 1).tolist()
     if out is None:
-        out = x.clone(memory_format=torch.contiguous_format)
-    elif out.data_ptr() != x.data_ptr():
-        out.copy_(x)
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    if out.data_ptr() != x.data_ptr():
+        # the samples that stay are copied; the others are written once, at the end
+        if counts[0] == len(x) or x[0].numel() < 1 << 12:
+            out.copy_(x)
+        else:
+            for i in order[: counts[0]].tolist():
+                out[i].copy_(x[i])
     if counts[0] == len(x):
         return out
     levels, signs = levels.cpu().double(), signs.cpu().double()
