@@ -57,7 +57,7 @@ test-bounds: $(FASHION) $(CHROMIUM)
 	.venv-bounds/bin/pytest -n auto -m "not serial"
 	.venv-bounds/bin/pytest -m serial
 
-BENCHES := overhead trainer nb201 pareto_nb201 scale latency_predictor augment_speed augment_accuracy tabular weight_sharing_nb201
+BENCHES := overhead trainer nb201 pareto_nb201 scale latency_predictor augment_speed augment_accuracy tabular weight_sharing_nb201 dashboard
 
 $(VENV)/.bench: $(VENV)/.dev
 	$(PIP) -e '.[dev,bench]'
