@@ -481,13 +481,13 @@ def warp(
     # batches repeat few maps (RandAugment: two per op at its one magnitude): each distinct map's
     # index is built once and kept (a small LRU)
     distinct, which = torch.unique(mats.to(torch.float64).cpu(), dim=0, return_inverse=True)
-    table = _map_indices(distinct, w, h, x.device).view(len(distinct), h * w)
     if x.device.type != "cpu":
+        table = _map_indices(distinct, w, h, x.device).view(len(distinct), h * w)
         idx = table[which.to(x.device)].view(b, 1, h * w)
         padded = _padded_batch(x, fill)
         torch.gather(padded.view(b, c, -1), 2, idx.expand(-1, c, -1), out=out.view(b, c, -1))
         return out
-    plans = _map_plans(distinct, table, w, h)
+    plans = _map_plans(distinct, w, h)
     marks = which.tolist()
     run_start = 0
     for i in range(1, b + 1):
@@ -499,7 +499,8 @@ def warp(
             for sl in _chunks(run_start, i, max(8, _chunk_len(x, 8))):
                 n = sl.stop - sl.start
                 padded = _padded_batch(x[sl], fill)
-                index = table[m].view(1, 1, h * w).expand(n, c, -1)
+                index = _map_indices(distinct[m : m + 1], w, h, x.device).view(1, 1, h * w)
+                index = index.expand(n, c, -1)
                 torch.gather(padded.view(n, c, -1), 2, index, out=out[sl].view(n, c, h * w))
             run_start = i
             continue
@@ -539,9 +540,7 @@ Rect = tuple[int, int, int, int, int, int]  # y0, y1, x0, x1, dy, dx
 MAX_RECTANGLES = 96  # a map needing more is sampled by a gather
 
 
-def _map_plans(
-    mats: torch.Tensor, table: torch.Tensor, width: int, height: int
-) -> list[list[Rect] | torch.Tensor]:
+def _map_plans(mats: torch.Tensor, width: int, height: int) -> list[list[Rect] | torch.Tensor]:
     """How the CPU samples each distinct map, from a per-thread cache keyed like
     ``_map_indices``: its rectangles (``_rectangles``), or else its (H * W,) int32 index
     into a plane followed by one fill pixel (index H * W), for one ``index_select`` per plane
@@ -551,9 +550,10 @@ def _map_plans(
     if len(cache) > 256:
         cache.clear()
     plans = []
-    for row, idx in zip(mats.tolist(), table, strict=True):
+    for m, row in enumerate(mats.tolist()):
         key = (*row, width, height)
         if key not in cache:
+            idx = _padded_index(mats[m : m + 1], width, height, "cpu").view(-1)
             rects = _rectangles(idx.view(height, width), width, height)
             if rects is None:
                 w2 = width + 2
@@ -835,7 +835,8 @@ def _chunk_len(x: torch.Tensor, bytes_per_value: int) -> int:
     """Samples per chunk for intermediates of ``bytes_per_value`` per pixel value."""
     if x.device.type != "cpu":
         return max(1, len(x))
-    return max(1, CPU_CHUNK_BYTES // max(1, x[0].numel() * bytes_per_value))
+    per_sample = x.shape[1] * x.shape[2] * x.shape[3] if x.dim() == 4 else x[0].numel()
+    return max(1, CPU_CHUNK_BYTES // max(1, per_sample * bytes_per_value))
 
 
 def _chunks(start: int, stop: int, size: int) -> list[slice]:
@@ -850,6 +851,8 @@ def chunked(kernel: BatchFn) -> BatchFn:
     def run(
         x: torch.Tensor, values: torch.Tensor, gen: Any, pair: torch.Tensor | None
     ) -> torch.Tensor:
+        if len(x) == 1:
+            return kernel(x, values, gen, pair)
         k = _chunk_len(x, 8)
         if k >= len(x):
             return kernel(x, values, gen, pair)
@@ -861,6 +864,7 @@ def chunked(kernel: BatchFn) -> BatchFn:
 
     run.__qualname__ = getattr(kernel, "__qualname__", "kernel")
     run.__wrapped__ = kernel  # type: ignore[attr-defined]
+    run.per_sample = True  # type: ignore[attr-defined]  # apply_batch may run it sample by sample
     return run
 
 
@@ -1214,7 +1218,7 @@ for _op in (
         "Invert",
         pil=lambda img, v, rng, pair: ImageOps.invert(img),
         batch=_invert,
-        batch_u8=_invert_u8,
+        batch_u8=chunked(_invert_u8),
         magnitude_free=True,
     ),
     Op(
@@ -1232,7 +1236,7 @@ for _op in (
         batch=_solarize,
         values=_solarize_values,
         lut=pointwise_lut(_solarize),
-        batch_u8=_solarize_u8,
+        batch_u8=chunked(_solarize_u8),
     ),
     Op(
         "Posterize",
@@ -1241,7 +1245,7 @@ for _op in (
         pil=lambda img, v, rng, pair: ImageOps.posterize(img, int(v)),
         batch=_posterize,
         values=_posterize_values,
-        batch_u8=_posterize_u8,
+        batch_u8=chunked(_posterize_u8),
     ),
     Op(
         "Contrast",
@@ -1417,10 +1421,26 @@ def apply_batch(
     rows = [lookup_op(n) for n in names]
     u8 = x.dtype == torch.uint8
     route = [_route(op, u8) for op in rows]
-    ranked = sorted(range(len(rows)), key=lambda i: (route[i], i))
-    key_of = torch.zeros(len(rows), dtype=torch.long)
+    in_place = out is not None and out.data_ptr() == x.data_ptr()
+    # large uint8 images on the CPU: results go straight into out where the op allows (its
+    # kernel runs one sample at a time anyway), saving a copy out and back; not when a sample
+    # in place would be some other sample's SamplePairing partner
+    direct_ok = x.device.type == "cpu" and u8 and len(x) > 0 and x[0].numel() >= 1 << 14
+    if direct_ok and in_place:
+        drawn = torch.unique(ops.cpu().long()[apply.cpu().bool()]).tolist()
+        direct_ok = not any(rows[i].pairs for i in drawn)
+    direct = [
+        direct_ok
+        and route[i] == _OWN
+        and not rows[i].pairs
+        and getattr(rows[i].batch_u8, "per_sample", False)
+        for i in range(len(rows))
+    ]
+    ranked = sorted(range(len(rows)), key=lambda i: (route[i], direct[i], i))
+    key_list = [0] * len(rows)
     for rank, i in enumerate(ranked):
-        key_of[i] = 0 if route[i] == _SKIP else rank + 1
+        key_list[i] = 0 if route[i] == _SKIP else rank + 1
+    key_of = torch.tensor(key_list, dtype=torch.long)
     keys = torch.where(apply.cpu().bool(), key_of[ops.cpu().long()], 0)
     order = torch.argsort(keys, stable=True)
     counts = torch.bincount(keys, minlength=len(rows) + 1).tolist()
@@ -1442,48 +1462,70 @@ def apply_batch(
     changed = order[counts[0] :]
     _group_maps(changed, keys[changed], levels, signs, [route[i] == _WARP for i in ranked])
     changed_d = changed.to(x.device)
-    shape = (len(changed), c, h, w)
-    xs = torch.index_select(x, 0, changed_d, out=_scratch("sorted", shape, x.dtype, x.device))
+    where = changed.tolist()
+    n_direct = sum(counts[r + 1] for r, i in enumerate(ranked) if direct[i])
+    n_sorted = len(changed) - n_direct  # the direct samples come last and are not copied
+    shape = (n_sorted, c, h, w)
+    xs = _scratch("sorted", shape, x.dtype, x.device)
+    torch.index_select(x, 0, changed_d[:n_sorted], out=xs)
     perm: torch.Tensor | None = None
-    start = 0
+    start = scatter_from = 0
     for kind in (_LUT, _WARP, _OWN):
         members = [
-            (rows[i], n) for i, n in zip(ranked, counts[1:], strict=True) if route[i] == kind
+            (rows[i], n, direct[i])
+            for i, n in zip(ranked, counts[1:], strict=True)
+            if route[i] == kind
         ]
-        total = sum(n for _, n in members)
+        total = sum(n for _, n, _ in members)
         if total == 0:
             continue
-        pieces: list[tuple[Op, slice, torch.Tensor]] = []
-        for op, n in members:
+        pieces: list[tuple[Op, slice, torch.Tensor, bool]] = []
+        for op, n, straight in members:
             if n:
                 sel = changed[start : start + n]
                 vals = op_values(op.name, levels[sel], signs[sel])
-                pieces.append((op, slice(start, start + n), vals))
+                pieces.append((op, slice(start, start + n), vals, straight))
             start += n
         first = pieces[0][1].start
         if kind == _LUT:
             tables = torch.cat(
                 [
                     op.lut(xs[part], vals.to(x.device)).to(torch.uint8).expand(-1, c, 256)
-                    for op, part, vals in pieces
+                    for op, part, vals, _ in pieces
                     if op.lut is not None
                 ]
             )
+            if direct_ok:  # each sample's pixels looked up straight into out
+                for j in range(first, start):
+                    k, i = j - first, where[j]
+                    apply_luts(xs[j : j + 1], tables[k : k + 1], out=out[i : i + 1])
+                scatter_from = start
+                continue
             for sl in _chunks(first, start, _chunk_len(x, 4)):
                 chunk = xs[sl]
                 apply_luts(chunk, tables[sl.start - first : sl.stop - first], out=chunk)
         elif kind == _WARP:
-            mats = torch.cat([_affine_matrices(op, vals, w, h) for op, _, vals in pieces])
+            mats = torch.cat([_affine_matrices(op, vals, w, h) for op, _, vals, _ in pieces])
             span = xs[first:start]
             warp(span, mats, FILL if u8 else FILL / 255, out=span)
         else:
-            for op, part, vals in pieces:
+            for op, part, vals, straight in pieces:
+                vals_d = vals.to(x.device)
+                if straight:  # in out, one sample at a time
+                    assert op.batch_u8 is not None  # direct only for rows with a uint8 kernel
+                    for k, i in enumerate(where[part]):
+                        row = out[i : i + 1]
+                        if not in_place:
+                            row.copy_(x[i : i + 1])
+                        res = op.batch_u8(row, vals_d[k : k + 1], gen, None)
+                        if res.data_ptr() != row.data_ptr():
+                            row.copy_(res)
+                    continue
                 pair = None
                 if op.pairs:  # partners: one shuffle of the whole batch, shared by such ops
                     if perm is None:
                         perm = torch.randperm(b, generator=gen).to(x.device)
                     pair = x.index_select(0, perm[changed_d[part]])
-                vals_d = vals.to(x.device)
                 if u8 and op.batch_u8 is not None:
                     res = op.batch_u8(xs[part], vals_d, gen, pair)
                 else:
@@ -1492,7 +1534,8 @@ def apply_batch(
                     res = from_255(op.batch(to_255(xs[part]), vals_d, gen, p255), x)
                 if res.data_ptr() != xs[part].data_ptr():
                     xs[part].copy_(res)
-    _scatter_rows(out, changed_d, xs)
+    if scatter_from < n_sorted:
+        _scatter_rows(out, changed_d[scatter_from:n_sorted], xs[scatter_from:])
     return out
 
 
