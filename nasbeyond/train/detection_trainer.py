@@ -106,6 +106,7 @@ class DetectionTrainer:
         optimizer: ``sgd`` (Nesterov momentum) or ``adam`` (AdamW); linear warm-up over
             ``WARMUP_STEPS`` (at most a tenth of the budget), then cosine decay to zero.
         lr: peak learning rate; unset: ``DEFAULT_SGD_LR`` (0.01) or ``DEFAULT_ADAM_LR``.
+        momentum, weight_decay: SGD's momentum; both optimizers' L2 / decoupled weight decay.
         clip_norm: gradients are clipped to this global L2 norm (0: no clipping).
         val_fraction: share of the training images held out for the reward (seed 0).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
