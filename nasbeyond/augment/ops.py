@@ -11,9 +11,11 @@ give the same pixels exactly: integer lookup tables where PIL uses them, PIL's f
 ops (16.16 fixed point, or float64 positions accumulated pixel by pixel, with its border rules).
 
 A batch is sorted once into routes, each run once for all its samples whatever ops they drew
-(``apply_batch``): point ops as per-sample lookup tables and one lookup, geometric ops as one
-gather, the rest by op in uint8 integer arithmetic or float32 scratch buffers; on the CPU in
-cache-sized chunks (``CPU_CHUNK_BYTES``).
+(``apply_batch``): statistics-driven point ops as per-sample lookup tables and one lookup,
+geometric ops as one gather (on the CPU: rectangle copies for translations and horizontal
+shears), the rest by op in uint8 / int16 integer arithmetic or float32 scratch buffers; on the
+CPU in cache-sized chunks (``CPU_CHUNK_BYTES``), and for large images one sample at a time,
+straight into the output.
 
 Magnitudes are a ``level`` in [0, 1] (AutoAugment's bin / 9; RandAugment's M / 10; TrivialAugment
 draws it), mapped over the paper's ranges so that level 0 changes nothing wherever the op has a
@@ -88,12 +90,14 @@ class Op:
             (B, C, H, W) uint8 samples, ``tables`` (B, C, 256) or (B, 1, 256) on the 0..255
             scale, whole numbers, the output of each input level. uint8 batches then take one
             table lookup for all such samples of a batch, whatever their op (``batch`` still
-            serves float batches). ``pointwise_lut(batch)`` builds it for ops that read no
-            statistics.
+            serves float batches), unless the row also has a ``batch_u8``, which goes first.
+            ``pointwise_lut(batch)`` builds it for ops that read no statistics.
         batch_u8: optional ``batch_u8(x, values, gen, pair) -> y`` on uint8 samples and
             partners, returning uint8 equal to ``batch``'s result rounded (integer arithmetic
-            where ``batch`` would convert to float: Invert, Posterize, Cutout). ``x`` is the
-            batch's own working copy: the kernel may write into it and return it.
+            where ``batch`` would convert to float: Invert, Posterize, Solarize, Cutout;
+            float32 only where PIL blends). ``x`` is the batch's own working copy: the kernel
+            may write into it and return it. A kernel wrapped in ``chunked`` (it draws no
+            random numbers) may be run one sample at a time.
         magnitude_free: the op ignores its level (AutoContrast, Equalize, Invert, Identity).
         pairs: the op blends each sample with a partner from the batch (SamplePairing).
 
@@ -1391,12 +1395,17 @@ def apply_batch(
     magnitudes as (n,) tensors, whatever mix of ops they drew, and the results go back into
     the output (samples left as they are cost one copy of the batch, or none with ``out=x``):
 
-    - point ops on uint8 (rows with a ``lut``: AutoContrast, Equalize, Solarize, Contrast,
-      Brightness): one (n, C, 256) table per sample and channel, then ONE lookup for all of
-      them;
-    - geometric ops (rows with a ``matrix``): one (n, 6) matrix stack and ONE gather;
-    - the rest by op: uint8 kernels (``batch_u8``: integer Invert, Posterize, Cutout; float32
-      blends for Color, Sharpness, SamplePairing in scratch buffers) or the float function.
+    - statistics-driven point ops on uint8 (rows with a ``lut`` and no ``batch_u8``:
+      AutoContrast, Equalize): one (n, C, 256) table per sample and channel, then ONE lookup
+      for all of them;
+    - geometric ops (rows with a ``matrix``): one (n, 6) matrix stack and ONE gather (on the
+      CPU ``warp`` takes the samples sharing a map together: see there);
+    - the rest by op: uint8 kernels (``batch_u8``: integer Invert, Posterize, Solarize,
+      Cutout; int16 sums and float32 blends for Contrast, Brightness, Color, Sharpness,
+      SamplePairing in scratch buffers) or the float function.
+
+    On the CPU, for uint8 images of 2**14 pixels a plane or more, table lookups and the
+    kernels that draw nothing write each sample straight into the output, one at a time.
 
     Args:
         x: (B, C, H, W) uint8 (0..255) or float (0..1), any device.
@@ -1446,28 +1455,31 @@ def apply_batch(
     counts = torch.bincount(keys, minlength=len(rows) + 1).tolist()
     if out is None:
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    if out.data_ptr() != x.data_ptr():
-        # the samples that stay are copied; the others are written once, at the end
-        if counts[0] == len(x) or x[0].numel() < 1 << 12:
-            out.copy_(x)
-        else:
-            for i in order[: counts[0]].tolist():
-                out[i].copy_(x[i])
     if counts[0] == len(x):
-        return out
+        return out if out.data_ptr() == x.data_ptr() else out.copy_(x)
+    if direct_ok and out.data_ptr() != x.data_ptr():
+        for i in order[: counts[0]].tolist():  # the samples that stay, copied as they are
+            out[i].copy_(x[i])
     levels, signs = levels.cpu().double(), signs.cpu().double()
     b, c, h, w = x.shape
     # the samples that change, in sorted order: every op's samples are a contiguous slice of
-    # this copy, rewritten in place, then written back to their places in out
+    # a copy, rewritten in place, then written back to their places in out: the whole batch
+    # sorted and gathered back in one index_select each (small images, other devices), or
+    # (direct_ok) only the samples that change, row by row (PyTorch's index_copy_ copies
+    # element by element on the CPU)
     changed = order[counts[0] :]
     _group_maps(changed, keys[changed], levels, signs, [route[i] == _WARP for i in ranked])
     changed_d = changed.to(x.device)
     where = changed.tolist()
     n_direct = sum(counts[r + 1] for r, i in enumerate(ranked) if direct[i])
     n_sorted = len(changed) - n_direct  # the direct samples come last and are not copied
-    shape = (n_sorted, c, h, w)
-    xs = _scratch("sorted", shape, x.dtype, x.device)
-    torch.index_select(x, 0, changed_d[:n_sorted], out=xs)
+    if direct_ok:
+        xs = _scratch("sorted", (n_sorted, c, h, w), x.dtype, x.device)
+        torch.index_select(x, 0, changed_d[:n_sorted], out=xs)
+    else:
+        everything = _scratch("sorted", tuple(x.shape), x.dtype, x.device)
+        torch.index_select(x, 0, order.to(x.device), out=everything)
+        xs = everything[counts[0] :]
     perm: torch.Tensor | None = None
     start = scatter_from = 0
     for kind in (_LUT, _WARP, _OWN):
@@ -1534,8 +1546,13 @@ def apply_batch(
                     res = from_255(op.batch(to_255(xs[part]), vals_d, gen, p255), x)
                 if res.data_ptr() != xs[part].data_ptr():
                     xs[part].copy_(res)
-    if scatter_from < n_sorted:
-        _scatter_rows(out, changed_d[scatter_from:n_sorted], xs[scatter_from:])
+    if not direct_ok:
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(b)
+        torch.index_select(everything, 0, inverse.to(x.device), out=out)
+    elif scatter_from < n_sorted:
+        for j, i in enumerate(where[scatter_from:n_sorted], start=scatter_from):
+            out[i].copy_(xs[j])
     return out
 
 
@@ -1557,17 +1574,6 @@ def _group_maps(
             lv, sg = levels[part].numpy(), signs[part].numpy()
             changed[start : start + n] = part[torch.from_numpy(np.lexsort((sg, lv)))]
         start += n
-
-
-def _scatter_rows(out: torch.Tensor, where: torch.Tensor, rows: torch.Tensor) -> None:
-    """``out[where] = rows`` for (n, ...) rows and (n,) distinct indices: a copy per row where
-    rows are large (PyTorch's index_copy_ and index_put_ copy element by element on the CPU, a
-    copy_ per row runs at memory speed), one index_copy_ for many small rows."""
-    if out.device.type != "cpu" or rows[0].numel() < 1 << 12:
-        out.view(len(out), -1).index_copy_(0, where, rows.view(len(rows), -1))
-        return
-    for j, i in enumerate(where.tolist()):
-        out[i].copy_(rows[j])
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
