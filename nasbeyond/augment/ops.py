@@ -484,7 +484,7 @@ def warp(
         return out
     # batches repeat few maps (RandAugment: two per op at its one magnitude): each distinct map's
     # index is built once and kept (a small LRU)
-    distinct, which = torch.unique(mats.to(torch.float64).cpu(), dim=0, return_inverse=True)
+    distinct, which = _distinct_rows(mats)
     if x.device.type != "cpu":
         table = _map_indices(distinct, w, h, x.device).view(len(distinct), h * w)
         idx = table[which.to(x.device)].view(b, 1, h * w)
@@ -528,6 +528,22 @@ def warp(
                 dst[:, :, y0:y1, x0:x1] = src[:, :, y0 + dy : y1 + dy, x0 + dx : x1 + dx]
         run_start = i
     return out
+
+
+def _distinct_rows(mats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct rows of (B, 6) matrices (float64, CPU) and each row's place among them:
+    ``torch.unique(..., dim=0, return_inverse=True)`` in order of first appearance, by a
+    dictionary (a batch holds few maps; unique along a dimension sorts, far slower)."""
+    seen: dict[tuple[float, ...], int] = {}
+    rows = mats.to(torch.float64).cpu()
+    which: list[int] = []
+    firsts: list[int] = []
+    for i, r in enumerate(rows.tolist()):
+        k = seen.setdefault(tuple(r), len(seen))
+        if k == len(firsts):
+            firsts.append(i)
+        which.append(k)
+    return rows[firsts], torch.tensor(which, dtype=torch.long)
 
 
 def _padded_batch(x: torch.Tensor, fill: float) -> torch.Tensor:
@@ -954,12 +970,12 @@ def _autocontrast_lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
 
 
 def _histograms(x: torch.Tensor) -> torch.Tensor:
-    """(B * C, 256) int64 counts of each grey level per sample and channel. On the CPU one
-    bincount of each uint8 plane as it is (no key conversion); elsewhere one bincount of the
-    levels offset by 256 per channel, chunk by chunk."""
+    """(B * C, 256) int64 counts of each grey level per sample and channel. Large planes on
+    the CPU: one bincount of each uint8 plane as it is (no key conversion); otherwise one
+    bincount of the levels offset by 256 per channel, chunk by chunk."""
     b, c = x.shape[:2]
     hist = torch.empty(b * c, 256, dtype=torch.int64, device=x.device)
-    if x.device.type == "cpu":
+    if x.device.type == "cpu" and x.shape[2] * x.shape[3] >= 1 << 14:
         planes = x.reshape(b * c, -1)
         for i in range(b * c):
             hist[i] = torch.bincount(planes[i], minlength=256)

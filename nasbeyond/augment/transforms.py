@@ -205,12 +205,13 @@ class AutoAugment(TransformModule):
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         b = len(x)
         sub = torch.randint(0, len(self.policy), (b,), generator=self.gen)
+        ops, p, lv = self._ops[sub], self._p[sub], self._lv[sub]  # (B, slots) each
         for slot in range(self._ops.shape[1]):
-            apply = torch.rand(b, generator=self.gen) < self._p[sub, slot]
+            apply = torch.rand(b, generator=self.gen) < p[:, slot]
             x = apply_batch(
                 x,
-                self._ops[sub, slot],
-                self._lv[sub, slot],
+                ops[:, slot],
+                lv[:, slot],
                 self._signs(b),
                 apply,
                 self.names,
