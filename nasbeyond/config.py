@@ -43,7 +43,10 @@ class RunConfig:
         "evolution", "search strategy (controller): a registered name (nasbeyond list)"
     )
     strategy_args: dict[str, Any] = _f(None, "arguments of the strategy", dict)
-    evaluator: str = _f("train", "evaluator: train (from scratch), augment-train, nb201-table")
+    evaluator: str = _f(
+        "train",
+        "evaluator: train (from scratch), augment-train, nb201-table, video-train (nasbeyond list)",
+    )
     evaluator_args: dict[str, Any] = _f(None, "arguments of the evaluator", dict)
     dataset: str | None = _f(
         None, "dataset name (nasbeyond list); unset: the evaluator's own (mnist5k for train)"

@@ -82,15 +82,18 @@ def late_fusion(channels: int = 16, dilations: Sequence[int] = (1, 1, 2, 2)) -> 
     return _canonical(blocks, 2 * LEVELS)
 
 
-def single_stream(channels: int = 16, dilations: Sequence[int] = (1, 1, 2, 2)) -> Arch:
-    """The frames-only network: one tower of four blocks on ``s0``."""
+def single_stream(
+    channels: int = 16, dilations: Sequence[int] = (1, 1, 2, 2), stream: int = 0
+) -> Arch:
+    """A one-stream network: one tower of four blocks on stem ``s<stream>`` (0: the frames,
+    1: the frame differences)."""
     blocks = [
         {
             "id": level - 1,
             "level": level,
             "channels": channels,
             "dilation": dilations[level - 1],
-            "inputs": ["s0" if level == 1 else f"b{level - 2}"],
+            "inputs": [f"s{stream}" if level == 1 else f"b{level - 2}"],
         }
         for level in range(1, LEVELS + 1)
     ]
