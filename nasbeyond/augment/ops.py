@@ -473,10 +473,10 @@ def warp(
 
     Each distinct map's index is built once and cached (``MAP_CACHE_BYTES``). On a GPU the
     pixels go in one gather for the whole batch. On the CPU the batch goes run by run of
-    samples sharing a map (``apply_batch`` sorts them so): a map that moves whole rows or
-    columns of pixels (translations, shears) as a few rectangles is copied rectangle by
-    rectangle (``_rectangles``), any other by one gather per run, in cache-sized chunks
-    (``CPU_CHUNK_BYTES``)."""
+    samples sharing a map (``apply_batch`` sorts them so): a map that moves runs of whole
+    rows (translations, horizontal shears) is copied rectangle by rectangle
+    (``_rectangles``), any other by one int32 lookup per plane on large images, one gather
+    per chunk (``CPU_CHUNK_BYTES``) on small ones."""
     b, c, h, w = x.shape
     if out is None:
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
@@ -511,7 +511,7 @@ def warp(
         if isinstance(rects, torch.Tensor):  # large: one lookup per plane, int32 keys
             src = _scratch("warp_flat", (c, h * w + 1), x.dtype, x.device)
             for j in range(run_start, i):
-                src[:, : h * w].copy_(x[j].view(c, -1))  # in place: x[j] may be out[j]
+                src[:, : h * w].copy_(x[j].reshape(c, -1))  # x[j] may be out[j]: copied first
                 src[:, h * w].fill_(fill)
                 target = out[j].view(c, -1)
                 for ch in range(c):
