@@ -204,18 +204,19 @@ def batched_nms(
     boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float
 ) -> torch.Tensor:
     """Greedy non-maximum suppression within each class: indices of the kept boxes, by
-    descending score. Boxes (N, 4) xyxy with coordinates >= 0, scores (N,), labels (N,) int."""
-    if len(boxes) == 0:
-        return torch.zeros(0, dtype=torch.long)
-    # shift each class to its own region of the plane, so boxes of two classes never overlap
-    shifted = boxes + (labels.to(boxes) * (boxes.max() + 1))[:, None]
-    order = torch.argsort(scores, descending=True)
-    overlap = (box_iou(shifted[order], shifted[order]) > iou_threshold).numpy()
-    keep = np.ones(len(order), dtype=bool)
-    for i in range(len(order)):
-        if keep[i]:
-            keep[i + 1 :] &= ~overlap[i, i + 1 :]
-    return order[torch.from_numpy(keep)]
+    descending score. Boxes (N, 4) xyxy, scores (N,), labels (N,) int; a box is dropped when
+    its IoU with a kept box of its class and higher score exceeds ``iou_threshold``."""
+    order = torch.argsort(scores, descending=True, stable=True)
+    kept = torch.zeros(len(boxes), dtype=torch.bool)
+    for c in torch.unique(labels).tolist():
+        idx = order[labels[order] == c]  # this class, best first
+        overlap = (box_iou(boxes[idx], boxes[idx]) > iou_threshold).numpy()
+        keep = np.ones(len(idx), dtype=bool)
+        for i in range(len(idx)):
+            if keep[i]:
+                keep[i + 1 :] &= ~overlap[i, i + 1 :]
+        kept[idx[torch.from_numpy(keep)]] = True
+    return order[kept[order]]
 
 
 class NasFPNDetector(nn.Module):
