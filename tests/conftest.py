@@ -36,6 +36,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One torch thread in the test process: the suite's models are tiny and pytest-xdist
+    already runs one process per core, so more threads only spin against each other (a
+    TorchScript export took 9x the CPU-seconds with two threads on a busy 2-core machine).
+    Worker processes a test starts set their own thread count, as in production."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def fast_config(tmp_path):
     """A real search that finishes in seconds: MLPs on sklearn digits, one epoch."""
