@@ -1,8 +1,9 @@
 """README's commands run as written, in the order written (issue 13): every `nasbeyond ...` line
 of README's plain code blocks, scaled down where a flag allows (fewer trials, a fraction of an
-epoch), in one fresh directory. `RUN_DIR` is the directory of the latest search above it; a
-`$ nasbeyond ...` line must print the error README shows below it. Only the cluster command is
-left out (it needs a Ray cluster), and is named here."""
+epoch, trials in this process, the first 1,500 images of Fashion-MNIST), in one fresh
+directory. `RUN_DIR` is the directory of the latest search above it; a `$ nasbeyond ...` line
+must print the error README shows below it. Only the cluster command is left out (it needs a
+Ray cluster), and is named here."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import json
 import re
 import shlex
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nasbeyond.cli import main
+from nasbeyond.data.builtin import FASHION_MNIST_DIR, read_idx
 from nasbeyond.space import make_space
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +63,23 @@ def readme_commands() -> list[tuple[str, str | None]]:
     return out
 
 
+MINI_FASHION_MNIST = "fashion-mnist-mini"
+
+
+def write_mini_fashion_mnist(root: Path, train: int = 1000, test: int = 500) -> Path:
+    """The first ``train`` and ``test`` images of the installed Fashion-MNIST (Debian's IDX
+    files, read as the dataset reads them) as plain IDX files in ``root``: the README's
+    commands load, train, validate and test on it in a fraction of the full set's time."""
+    root.mkdir()
+    for split, n in (("train", train), ("t10k", test)):
+        for kind, rank in (("images", 3), ("labels", 1)):
+            name = f"{split}-{kind}-idx{rank}-ubyte"
+            data = read_idx(Path(FASHION_MNIST_DIR) / f"{name}.gz")[:n]
+            header = bytes([0, 0, 8, data.ndim]) + struct.pack(f">{data.ndim}I", *data.shape)
+            (root / name).write_bytes(header + data.tobytes())
+    return root
+
+
 def scaled(argv: list[str], last_run: str | None, tmp: Path) -> list[str]:
     """A README command made runnable and fast: placeholders filled, budgets cut."""
     out: list[str] = []
@@ -87,10 +107,16 @@ def scaled(argv: list[str], last_run: str | None, tmp: Path) -> list[str]:
             out += ["--trials", "3"]
         if "--max-params" in out:  # archs over the limit cost nothing: enough to meet it
             out += ["--trials", "12"]
+        # Trials in this process: a worker's start-up (a torch import each) is most of a
+        # 2-trial search's time. The local executor's workers are tested in test_cli.py.
+        if "--executor" not in out:
+            out += ["--executor", "inline"]
+        if "fashion-mnist" in out and "--data-dir" not in out:
+            out += ["--data-dir", str(tmp / MINI_FASHION_MNIST)]
     if command == "latency":
         out += ["--archs", "3", "--output", str(tmp / "latency.json")]
     if command == "tabular" and sub == "fit" and "--time-limit" in out:  # a shorter search,
-        out[out.index("--time-limit") + 1] = "30"  # in process: no worker start-up under load
+        out[out.index("--time-limit") + 1] = "15"  # in process: no worker start-up under load
         out += ["--workers", "0"]
     if command in ("serve", "dashboard") and "--check" not in out:  # build the app; no serving
         out.append("--check")
@@ -107,6 +133,7 @@ def test_readme_has_the_commands_this_test_reads():
 
 def test_every_readme_command_runs_in_order(tmp_path, monkeypatch, capsys):
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    write_mini_fashion_mnist(tmp_path / MINI_FASHION_MNIST)
     (tmp_path / "run.yaml").write_text(code_blocks("yaml")[0])
     monkeypatch.chdir(tmp_path)
     last_run: str | None = None
