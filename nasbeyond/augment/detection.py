@@ -16,7 +16,13 @@ Each op is one row of ``DETECTION_OPS_TABLE``, of one of three shapes:
   ``BBox_Cutout`` cuts a hole made of pixels of one box.
 
 Levels are the detection policies' 0..10 with the reference code's hyper-parameters (translate
-250 px, 120 px inside boxes, Cutout pad 100 px, 50 px inside boxes, grey 128 fill). As for
+250 px, 120 px inside boxes, Cutout pad 100 px, 50 px inside boxes, grey 128 fill: the
+``cutout_const``, ``translate_const``, ``cutout_bbox_const``, ``translate_bbox_const`` of
+tensorflow/tpu ``models/official/detection/utils/autoaugment_utils.py``). Those four are
+absolute pixels, set for the paper's RetinaNet images of 640 x 640 px; ``pixel_scale``
+multiplies them (the ops marked ``pixels=True``): ``"auto"`` is the image's shorter side / 640
+(``REFERENCE_SIZE``), so a 64-px image gets a tenth (translate 25 px at level 10), and 1.0 (the
+default) is the reference behaviour. As for
 classification, a higher level always changes more (Posterize keeps 8 - 4 * level / 10 bits,
 Solarize's threshold falls from 256); the four enhance ops use the reference mapping
 factor = level / 10 * 1.8 + 0.1, as the policies were learned with it.
@@ -53,6 +59,9 @@ from nasbeyond.exceptions import ConfigError
 
 MAX_LEVEL = 10
 TRANSLATE_PX, TRANSLATE_BOX_PX, CUTOUT_PAD, CUTOUT_BOX_PAD = 250, 120, 100, 50
+# The image side the pixel constants were set for: Zoph et al. 2019 train RetinaNet at 640 x 640.
+REFERENCE_SIZE = 640
+PixelScale = float | str  # a number > 0, or "auto"
 
 GeometryFn = Callable[[float, float, tuple[int, int]], Matrix]
 InBoxFn = Callable[[Image.Image, float, float, random.Random], Image.Image]
@@ -69,12 +78,15 @@ class DetectionOp:
             (output -> input); image and boxes move together.
         in_box: ``in_box(crop, level, sign, rng) -> crop`` on the pixels of one box.
         image: ``image(img, boxes, level, sign, rng) -> img`` on the whole image, boxes kept.
+        pixels: the op's magnitude is a length in pixels (level x a pixel constant), so
+            ``apply_detection_op`` multiplies its level by ``pixel_scale``.
     """
 
     name: str
     geometry: GeometryFn | None = None
     in_box: InBoxFn | None = None
     image: ImageFn | None = None
+    pixels: bool = False
 
     def __post_init__(self) -> None:
         given = [f for f in ("geometry", "in_box", "image") if getattr(self, f) is not None]
@@ -340,20 +352,25 @@ def _bbox_cutout(
 
 
 for _base in ("Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY"):
-    register_detection_op(DetectionOp(f"{_base}_BBox", geometry=_geometry(_base, only_box=False)))
-    register_detection_op(DetectionOp(f"{_base}_Only_BBoxes", in_box=_moved_in_box(_base)))
+    _px = _base.startswith("Translate")
+    register_detection_op(
+        DetectionOp(f"{_base}_BBox", geometry=_geometry(_base, only_box=False), pixels=_px)
+    )
+    register_detection_op(
+        DetectionOp(f"{_base}_Only_BBoxes", in_box=_moved_in_box(_base), pixels=_px)
+    )
 for _op in (
     DetectionOp("Flip_Only_BBoxes", in_box=lambda crop, lv, s, r: ImageOps.mirror(crop)),
     DetectionOp("Equalize_Only_BBoxes", in_box=lambda crop, lv, s, r: ImageOps.equalize(crop)),
     DetectionOp(
         "Solarize_Only_BBoxes", in_box=lambda crop, lv, s, r: apply_pil(crop, "Solarize", lv)
     ),
-    DetectionOp("Cutout_Only_BBoxes", in_box=_cutout_in_box),
+    DetectionOp("Cutout_Only_BBoxes", in_box=_cutout_in_box, pixels=True),
     *(DetectionOp(n, image=_classification(n)) for n in ("AutoContrast", "Equalize")),
     *(DetectionOp(n, image=_classification(n)) for n in ("Posterize", "Solarize")),
     DetectionOp("SolarizeAdd", image=_solarize_add),
     *(DetectionOp(n, image=_enhance(n)) for n in ("Color", "Contrast", "Brightness", "Sharpness")),
-    DetectionOp("Cutout", image=_image_cutout),
+    DetectionOp("Cutout", image=_image_cutout, pixels=True),
     DetectionOp("BBox_Cutout", image=_bbox_cutout),
 ):
     register_detection_op(_op)
@@ -385,6 +402,7 @@ def apply_detection_op(
     sign: float = 1.0,
     rng: random.Random | None = None,
     box_probability: float = 1.0,
+    pixel_scale: PixelScale = 1.0,
 ) -> tuple[Image.Image, np.ndarray, np.ndarray]:
     """One detection op on an image and its boxes.
 
@@ -396,17 +414,21 @@ def apply_detection_op(
         sign: +1 or -1, the direction of geometric ops.
         rng: the random stream; a fresh one when None.
         box_probability: each box's chance under an ``*_Only_BBoxes`` op.
+        pixel_scale: multiplies the pixel magnitudes (translate 250 / 120 px, Cutout pad 100 /
+            50 px at level 1); ``"auto"``: the image's shorter side / 640. 1.0: the reference.
 
     Returns:
         The image, the surviving boxes (M, 4) float64, and the (N,) bool mask of which input
         boxes survived (only geometric ops drop boxes).
 
     Raises:
-        ConfigError: unknown op.
+        ConfigError: unknown op, or a ``pixel_scale`` that is not a number > 0 or ``"auto"``.
     """
     op = DETECTION_OPS_TABLE.get(name) if isinstance(name, str) else None
     if op is None:
         raise _unknown(name, "detection policy")
+    if op.pixels:
+        level = level * resolve_pixel_scale(pixel_scale, img.size)
     r = rng or random.Random()
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     keep = np.ones(len(boxes), dtype=bool)
@@ -423,12 +445,56 @@ def apply_detection_op(
     return op.image(img, boxes, level, sign, r), boxes, keep
 
 
+def check_pixel_scale(value: Any) -> PixelScale:
+    """``value`` if it is a finite number > 0 or ``"auto"``.
+
+    Raises:
+        ConfigError: anything else (one line naming ``pixel_scale`` and what is allowed).
+    """
+    if value == "auto" and isinstance(value, str):
+        return value
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(
+            f"pixel_scale: {value!r}; allowed: a number > 0 (1.0: the reference 640-px "
+            "magnitudes) or 'auto' (the image's shorter side / 640)"
+        )
+    return float(value)
+
+
+def resolve_pixel_scale(value: Any, size: tuple[int, int]) -> float:
+    """The factor on pixel magnitudes for an image of ``size`` (W, H): ``value``, or for
+    ``"auto"`` ``min(W, H) / REFERENCE_SIZE`` (0.1 for a 64-px image).
+
+    Raises:
+        ConfigError: see ``check_pixel_scale``.
+    """
+    scale = check_pixel_scale(value)
+    return min(size) / REFERENCE_SIZE if scale == "auto" else float(scale)
+
+
 class DetectionAugment:
     """A learned detection policy (``detection_v0`` .. ``detection_v3``, a JSON file or a list
-    of sub-policies of ``[op, probability, level 0..10]``) on (image, boxes[, labels])."""
+    of sub-policies of ``[op, probability, level 0..10]``) on (image, boxes[, labels]).
 
-    def __init__(self, policy: Any = "detection_v0", seed: int | None = None) -> None:
+    ``pixel_scale`` multiplies the reference code's pixel magnitudes (translate 250 / 120 px,
+    Cutout pad 100 / 50 px at level 10), which were set for 640-px COCO images: a number > 0, or
+    ``"auto"``, each image's shorter side / 640 (Zoph et al. 2019 train RetinaNet at 640 x 640).
+    The default 1.0 is the reference behaviour.
+
+    Raises:
+        ConfigError: a bad policy, or a ``pixel_scale`` that is not a number > 0 or ``"auto"``.
+    """
+
+    def __init__(
+        self, policy: Any = "detection_v0", seed: int | None = None, pixel_scale: PixelScale = 1.0
+    ) -> None:
         self.policy = load_detection_policy(policy)
+        self.pixel_scale = check_pixel_scale(pixel_scale)
         self.rng = random.Random(seed)
 
     def __call__(self, img: Image.Image, boxes: Any, labels: Any = None) -> tuple[Any, ...]:
@@ -438,9 +504,13 @@ class DetectionAugment:
             lv = float(level or 0) / MAX_LEVEL
             sign = self.rng.choice((-1.0, 1.0))
             if DETECTION_OPS_TABLE[name].in_box is not None:  # each box, a third of p
-                img, boxes, _ = apply_detection_op(img, boxes, name, lv, sign, self.rng, p / 3)
+                img, boxes, _ = apply_detection_op(
+                    img, boxes, name, lv, sign, self.rng, p / 3, self.pixel_scale
+                )
             elif self.rng.random() < p:
-                img, boxes, keep = apply_detection_op(img, boxes, name, lv, sign, self.rng)
+                img, boxes, keep = apply_detection_op(
+                    img, boxes, name, lv, sign, self.rng, pixel_scale=self.pixel_scale
+                )
                 idx = idx[keep]
         if labels is None:
             return img, boxes

@@ -7,7 +7,8 @@ scores, labels)]`` (the ``nas-fpn`` space's ``NasFPNDetector``). Training follow
 classification ``Trainer``: epochs or steps as budget, SGD (Nesterov) or AdamW on a cosine
 schedule, weights saved per trial (children and promotions inherit them), NaN losses fail the
 trial. ``--augment`` takes a learned detection policy (Zoph et al. 2019), applied per image
-with its boxes by ``DetectionAugment``.
+with its boxes by ``DetectionAugment``, its pixel magnitudes scaled to the image
+(``pixel_scale``, ``"auto"`` by default: the shorter side / 640).
 """
 
 from __future__ import annotations
@@ -113,6 +114,10 @@ class DetectionTrainer:
         precision: ``fp32`` or ``bf16`` (autocast for the forward pass and loss).
         augment: ``none``, ``detection_v0`` .. ``detection_v3`` or a policy JSON file: a learned
             detection policy applied per training image with its boxes.
+        pixel_scale: multiplies the policy's pixel magnitudes (translate 250 / 120 px, Cutout
+            pad 100 / 50 px at level 10, set for 640-px COCO images): ``"auto"`` (default) is
+            the image's shorter side / 640, 0.1 on 64-px scenes; 1.0 is the reference code's
+            (``--evaluator-arg pixel_scale=1.0``).
         score_threshold, max_detections: passed to the detector's ``detect`` when scoring
             (COCO scores at most 100 detections per image).
         max_params, max_macs: hard constraints; a model over them scores 0 untrained.
@@ -134,6 +139,7 @@ class DetectionTrainer:
     device: str = "auto"
     precision: str = "fp32"
     augment: str | None = None
+    pixel_scale: float | str = "auto"
     score_threshold: float = 0.05
     max_detections: int = 100
     max_params: float | None = None
@@ -153,6 +159,9 @@ class DetectionTrainer:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer is {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
         check_detection_augment(self.augment)
+        from nasbeyond.augment.detection import check_pixel_scale
+
+        check_pixel_scale(self.pixel_scale)
         checks = [
             ("epochs", self.epochs > 0, "a positive number"),
             ("batch_size", self.batch_size >= 1, "an integer >= 1"),
@@ -229,7 +238,7 @@ class DetectionTrainer:
 
         from nasbeyond.augment.detection import DetectionAugment
 
-        policy = DetectionAugment(self.augment, seed=seed)
+        policy = DetectionAugment(self.augment, seed=seed, pixel_scale=self.pixel_scale)
         d = self.data()
         mean = torch.tensor(d.pixel_mean).view(-1, 1, 1)
         std = torch.tensor(d.pixel_std).view(-1, 1, 1)
