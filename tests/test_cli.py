@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from nasbeyond.cli import main
+from nasbeyond.registry import names
 from tests.conftest import finished_trials
 
 FAST = ["--space", "mlp", "--dataset", "digits", "--epochs", "1", "--strategy", "random"]
@@ -106,9 +107,7 @@ def test_list_shows_every_registry():
 BAD = [
     (
         ["search", "--space", "nope"],
-        "space: unknown space 'nope'; allowed: augment-policy, darts, evolution-cnn, macro-cnn, "
-        "mlp, mnasnet, nasnet, nb201, randaugment, tabular-pipeline, transformer or "
-        "FILE.py:FUNCTION",
+        f"space: unknown space 'nope'; allowed: {', '.join(names('space'))} or FILE.py:FUNCTION",
     ),
     (["search", "--strategy", "nope"], "strategy: unknown strategy 'nope'; allowed:"),
     (["search", "--dataset", "nope"], "dataset: unknown dataset 'nope'; allowed:"),
