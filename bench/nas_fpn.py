@@ -9,7 +9,8 @@ which holds the FPN) with its FCOS-style detector, on ``digit-scenes`` (real MNI
    scratch at equal budget (same epochs, batch, optimizer, data) on the whole training split and
    scored on the test split (digits never seen in training), over 3 seeds: mean +- std AP.
 3. On the FPN detector: the learned detection augmentation policy ``detection_v0`` (Zoph et
-   al. 2019) against none, same budget and seeds.
+   al. 2019) against none, same budget and seeds: with the reference code's pixel magnitudes
+   (``pixel_scale=1.0``, set for 640-px images) and scaled to the 64-px scenes (``"auto"``).
 
     python bench/nas_fpn.py [--quick] [--workers 2]
 
@@ -46,7 +47,9 @@ STRATEGIES = {
 }
 
 
-def trainer(settings: dict[str, Any], augment: str | None = None) -> DetectionTrainer:
+def trainer(
+    settings: dict[str, Any], augment: str | None = None, pixel_scale: float | str = 1.0
+) -> DetectionTrainer:
     return DetectionTrainer(
         NasFPNSpace(),
         dataset="digit-scenes",
@@ -55,6 +58,7 @@ def trainer(settings: dict[str, Any], augment: str | None = None) -> DetectionTr
         optimizer="adam",
         lr=settings["lr"],
         augment=augment,
+        pixel_scale=pixel_scale,
     )
 
 
@@ -89,10 +93,16 @@ def search(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def final(arch: dict[str, Any], augment: str | None, seed: int, settings: dict[str, Any]) -> dict:
+def final(
+    arch: dict[str, Any],
+    augment: str | None,
+    seed: int,
+    settings: dict[str, Any],
+    pixel_scale: float | str = 1.0,
+) -> dict:
     """Retrain ``arch`` from scratch on the whole training split; test COCO metrics."""
     torch.set_num_threads(1)
-    tr = trainer(settings, augment)
+    tr = trainer(settings, augment, pixel_scale)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         weights = tr.retrain(arch, settings["final_epochs"], seed, d)
@@ -133,16 +143,26 @@ def main() -> None:
         contenders = {"FPN (hand-made)": fpn_arch()}
         for s in searches:
             contenders[f"best of {s['strategy']}"] = s["best_arch"]
-        jobs = [(name, arch, None, seed) for name, arch in contenders.items() for seed in seeds]
-        jobs += [("FPN + detection_v0", fpn_arch(), "detection_v0", seed) for seed in seeds]
-        futures = [pool.submit(final, arch, aug, seed, settings) for _, arch, aug, seed in jobs]
+        jobs: list[tuple[str, dict[str, Any], str | None, float | str, int]] = [
+            (name, arch, None, 1.0, seed) for name, arch in contenders.items() for seed in seeds
+        ]
+        for label, px in (("FPN + detection_v0", 1.0), ("FPN + detection_v0, scaled", "auto")):
+            jobs += [(label, fpn_arch(), "detection_v0", px, seed) for seed in seeds]
+        futures = [pool.submit(final, a, aug, seed, settings, px) for _, a, aug, px, seed in jobs]
         results = [f.result() for f in futures]
 
     space = NasFPNSpace()
     rows: dict[str, dict[str, Any]] = {}
-    for (name, arch, aug, seed), res in zip(jobs, results, strict=True):
+    for (name, arch, aug, px, seed), res in zip(jobs, results, strict=True):
         row = rows.setdefault(
-            name, {"arch": arch, "describe": space.describe(arch), "augment": aug, "runs": []}
+            name,
+            {
+                "arch": arch,
+                "describe": space.describe(arch),
+                "augment": aug,
+                "pixel_scale": px if aug else None,
+                "runs": [],
+            },
         )
         row["runs"].append({"seed": seed, **res})
     peer = mean_std([r["AP"] for r in rows["FPN (hand-made)"]["runs"]])[0]
