@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 
 import pytest
 
@@ -14,15 +15,14 @@ from nasbeyond.space import MLPSpace
 from nasbeyond.strategy import RandomSearch
 from nasbeyond.testing import ToyEvaluator
 
-pytestmark = (
-    pytest.mark.serial
-)  # trial timeouts count worker start-up: alone, so load cannot fake a hang
-
+# Alone (`serial`): the hang (trial timeouts count a fresh worker's start-up, so load must not
+# fake a hang) and Ray (a cluster of its own processes, started once for this module's tests).
+SERIAL = pytest.mark.serial
 FAULTS = [
     ("raise", "RuntimeError: injected failure"),
     ("nan", "non-finite reward"),
     ("die", "WorkerDied"),
-    ("hang", "Timeout"),
+    pytest.param("hang", "Timeout", marks=SERIAL),
     ("memory", "MemoryError"),
 ]
 
@@ -52,14 +52,27 @@ def make_executor(kind, timeout):
     return RayExecutor(workers=2, trial_timeout=timeout, max_retries=1)
 
 
-@pytest.mark.parametrize("kind", ["local", "ray"])
+def hang_timeout(kind, run_dir):
+    """A trial timeout (s) that a healthy trial meets on a fresh executor of ``kind`` on this
+    machine now: three times one such trial's wall time (a worker's start-up, mostly), and at
+    least 6 s. A fixed 6 s failed healthy trials on a loaded machine."""
+    space = MLPSpace()
+    started = time.monotonic()
+    executor = make_executor(kind, timeout=None)
+    run(space, RandomSearch(space, seed=0), ToyEvaluator(), store=SQLiteStore(run_dir), trials=1,
+        executor=executor)  # fmt: skip
+    return max(6.0, 3 * (time.monotonic() - started))
+
+
+@pytest.mark.parametrize("kind", ["local", pytest.param("ray", marks=SERIAL)])
 @pytest.mark.parametrize(("fault", "message"), FAULTS)
 def test_faults_fail_trials_not_the_search(tmp_path, request, kind, fault, message):
     if kind == "ray":
         request.getfixturevalue("ray_session")
     space = MLPSpace()
-    store = SQLiteStore(tmp_path)
-    executor = make_executor(kind, timeout=6 if fault == "hang" else None)
+    store = SQLiteStore(tmp_path / "run")
+    timeout = hang_timeout(kind, tmp_path / "warm-up") if fault == "hang" else None
+    executor = make_executor(kind, timeout=timeout)
     best = run(
         space,
         RandomSearch(space, seed=0),
@@ -93,6 +106,7 @@ def test_a_dead_worker_is_retried_and_can_succeed(tmp_path):
     assert [t.status for t in store.trials()] == ["ok", "ok", "ok"]
 
 
+@SERIAL
 def test_restarted_driver_resumes_on_ray(tmp_path, ray_session):
     from nasbeyond.run.ray_executor import RayExecutor
     from nasbeyond.strategy import AgingEvolution

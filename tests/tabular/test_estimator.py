@@ -166,8 +166,7 @@ def _sleep(arch, budget: Budget, ctx: Context) -> Result:
     return Result("ok", 1.0)
 
 
-@pytest.mark.serial
-def test_a_running_trial_is_cut_at_the_deadline(tmp_path):
+def test_a_running_trial_is_cut_at_the_deadline(tmp_path):  # it sleeps 600 s: any load
     from nasbeyond.tabular._search import DeadlineExecutor
 
     ex = DeadlineExecutor(time.monotonic() + 4.0, str(tmp_path), workers=1)
