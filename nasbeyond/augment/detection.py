@@ -427,8 +427,9 @@ def apply_detection_op(
     op = DETECTION_OPS_TABLE.get(name) if isinstance(name, str) else None
     if op is None:
         raise _unknown(name, "detection policy")
+    scale = resolve_pixel_scale(pixel_scale, img.size)  # checked for every op
     if op.pixels:
-        level = level * resolve_pixel_scale(pixel_scale, img.size)
+        level = level * scale
     r = rng or random.Random()
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     keep = np.ones(len(boxes), dtype=bool)
@@ -451,7 +452,7 @@ def check_pixel_scale(value: Any) -> PixelScale:
     Raises:
         ConfigError: anything else (one line naming ``pixel_scale`` and what is allowed).
     """
-    if value == "auto" and isinstance(value, str):
+    if isinstance(value, str) and value == "auto":
         return value
     if (
         isinstance(value, bool)

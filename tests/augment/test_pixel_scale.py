@@ -130,6 +130,7 @@ def test_bad_pixel_scales_are_one_line_config_errors(bad):
     for make in (
         lambda: DetectionAugment("detection_v0", pixel_scale=bad),
         lambda: apply_detection_op(Image.new("L", (8, 8)), [], "Cutout", 0.5, pixel_scale=bad),
+        lambda: apply_detection_op(Image.new("L", (8, 8)), [], "Color", 0.5, pixel_scale=bad),
         lambda: _trainer(augment="detection_v0", pixel_scale=bad),
     ):
         with pytest.raises(ConfigError) as e:
