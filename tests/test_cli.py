@@ -47,7 +47,7 @@ def test_config_file_equals_flags(tmp_path):
     cfg = tmp_path / "run.yaml"
     cfg.write_text(
         "space: mlp\ndataset: digits\nepochs: 1\nstrategy: random\ntrials: 2\n"
-        f"run_dir: {tmp_path / 'a'}\nspace_args: {{max_layers: 2}}\n"
+        f"run_dir: {tmp_path / 'a'}\nspace_args: {{max_layers: 2}}\nexecutor: inline\n"
     )
     assert main(["search", "--config", str(cfg)]) == 0
     assert (
@@ -59,6 +59,8 @@ def test_config_file_equals_flags(tmp_path):
                 "2",
                 "--space-arg",
                 "max_layers=2",
+                "--executor",
+                "inline",
                 "--run-dir",
                 str(tmp_path / "b"),
             ]
@@ -77,7 +79,7 @@ def test_config_file_equals_flags(tmp_path):
 
 def test_flags_override_config(tmp_path, capsys):
     cfg = tmp_path / "run.yaml"
-    cfg.write_text("space: mlp\ndataset: digits\ntrials: 1\nepochs: 1\n")
+    cfg.write_text("space: mlp\ndataset: digits\ntrials: 1\nepochs: 1\nexecutor: inline\n")
     assert (
         main(["search", "--config", str(cfg), "--trials", "2", "--run-dir", str(tmp_path / "r")])
         == 0
@@ -166,8 +168,9 @@ def test_bad_config_files(tmp_path, capsys, text, message):
 
 def test_run_dir_of_another_search_is_refused(tmp_path, capsys):
     run_dir = str(tmp_path / "r")
-    assert main(["search", *FAST, "--trials", "1", "--run-dir", run_dir]) == 0
-    assert main(["search", *FAST, "--trials", "1", "--seed", "5", "--run-dir", run_dir]) == 2
+    argv = ["search", *FAST, "--executor", "inline", "--trials", "1", "--run-dir", run_dir]
+    assert main(argv) == 0
+    assert main([*argv, "--seed", "5"]) == 2
     assert "holds a different search" in capsys.readouterr().err
 
 

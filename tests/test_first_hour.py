@@ -106,7 +106,7 @@ def test_every_run_gets_a_fresh_directory(tmp_path):
     b = fresh_run_dir("mlp", "random", root=str(tmp_path))
     assert a != b and os.path.basename(a).startswith("mlp-random-")
     assert os.path.basename(fresh_run_dir("/x/y/space.py:build", "tpe")).startswith("build-tpe-")
-    r = cli("search", *FAST, "--trials", "1", cwd=tmp_path)
+    r = cli("search", *FAST, "--trials", "1", "--executor", "inline", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     made = [p for p in (tmp_path / "runs").iterdir()]
     assert len(made) == 1 and f"run_dir=runs/{made[0].name}" in r.stderr
@@ -203,6 +203,7 @@ def test_settings_that_would_fail_every_trial_fail_at_once(argv, message, capsys
 def test_a_shaped_reward_is_not_called_validation_accuracy(tmp_path, capsys):
     run_dir = tmp_path / "m"
     argv = ["--trials", "2", "--reward", "mnasnet", "--target-latency", "5ms"]
+    argv += ["--executor", "inline"]
     assert main(["search", *FAST, *argv, "--run-dir", str(run_dir)]) == 0
     out, err = capsys.readouterr()
     best = SQLiteStore(run_dir).best(1)[0]
