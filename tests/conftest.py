@@ -24,10 +24,17 @@ settings.register_profile("dev", max_examples=25, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+# The longest tests, started first: pytest-xdist hands tests out in collection order, and one of
+# these started last would leave the other workers idle while it runs alone.
+LONGEST_FIRST = ("tests/test_readme.py::test_every_readme_command_runs_in_order",)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``cuda`` skip where torch sees no CUDA GPU (CI, this project's machines)."""
+    """The longest tests first; tests marked ``cuda`` skip where torch sees no CUDA GPU (CI,
+    this project's machines)."""
     import torch
 
+    items.sort(key=lambda item: item.nodeid not in LONGEST_FIRST)  # stable: the rest in order
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")
