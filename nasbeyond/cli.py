@@ -532,7 +532,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(
             f"{store.count_finished()} finished trials "
             f"({len(store.trials('failed'))} failed) in {args.run_dir}"
-            + (f"; {len(running)} were running when it stopped" if running else "")
+            + (
+                f"; {len(running)} {'was' if len(running) == 1 else 'were'} running when it stopped"
+                if running
+                else ""
+            )
         )
         print(trials_table(trials, record.space.describe))
         if running:  # an interrupted run: these rerun first on `nasbeyond resume`

@@ -173,7 +173,7 @@ def test_show_lists_the_trials_an_interrupted_run_left_running(tmp_path, capsys)
     store.finish_trial(tid, Result.failed("boom"), dict)
     assert main(["show", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "3 finished trials (1 failed)" in out and "1 were running when it stopped" in out
+    assert "3 finished trials (1 failed)" in out and "1 was running when it stopped" in out
     assert f"rerun first by `nasbeyond resume {tmp_path}`" in out
 
 

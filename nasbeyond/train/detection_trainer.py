@@ -31,6 +31,7 @@ from nasbeyond.data.detection import DetectionDataset
 from nasbeyond.evaluate import count_macs, count_params
 from nasbeyond.evaluate.coco import coco_ap
 from nasbeyond.exceptions import ConfigError
+from nasbeyond.extras import require
 from nasbeyond.registry import names, register
 from nasbeyond.space import Space
 from nasbeyond.train.trainer import (
@@ -158,6 +159,8 @@ class DetectionTrainer:
             )
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer is {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+        # the reward is COCO AP: a missing extra fails the search at its start, not each trial
+        require("pycocotools", "detection", "evaluator", "detection-train (COCO AP)")
         check_detection_augment(self.augment)
         from nasbeyond.augment.detection import check_pixel_scale
 

@@ -188,3 +188,10 @@ def test_check_summarises_the_detection_data(tmp_path, capsys, monkeypatch) -> N
     out = capsys.readouterr().out
     assert "rows: 16 images: 12 train (validation is drawn from these), 4 test" in out
     assert "task: object detection: boxes of 10 classes, scored by COCO AP" in out
+
+
+def test_missing_pycocotools_stops_the_search_at_its_start(monkeypatch) -> None:
+    # the reward is COCO AP: without the extra, the evaluator refuses to start (no trial runs)
+    monkeypatch.setitem(__import__("sys").modules, "pycocotools", None)
+    with pytest.raises(ConfigError, match=r"pip install nasbeyond\[detection\]"):
+        _trainer()
