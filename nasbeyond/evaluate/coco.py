@@ -49,6 +49,20 @@ def _array(value: Any, shape: tuple[int, ...], dtype: Any, what: str) -> np.ndar
         raise ConfigError(f"{what}: shape {arr.shape}; allowed: {shape}") from None
 
 
+def _annotation(index: int, image: int, box: np.ndarray, label: Any) -> dict[str, Any]:
+    """One COCO annotation of ``box`` (xyxy pixels) with class ``label`` on image ``image``
+    (both 0-based here). Ids start at 1: COCOeval's matching reads id 0 as "unmatched"."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    return {
+        "id": index + 1,
+        "image_id": image + 1,
+        "category_id": int(label) + 1,
+        "bbox": [float(box[0]), float(box[1]), float(bw), float(bh)],
+        "area": float(bw * bh),
+        "iscrowd": 0,
+    }
+
+
 def coco_ap(
     ground_truth: Sequence[tuple[Any, Any]],
     predictions: Sequence[Mapping[str, Any]],
@@ -97,19 +111,10 @@ def coco_ap(
         lab = _array(labels, (-1,), np.int64, f"ground_truth[{i}] labels")
         if len(b) != len(lab):
             raise ConfigError(f"ground_truth[{i}]: {len(b)} boxes but {len(lab)} labels")
-        for box, c in zip(b, lab, strict=True):
-            bw, bh = box[2] - box[0], box[3] - box[1]
-            # annotation ids start at 1: COCOeval's matching reads id 0 as "unmatched"
-            gts.append(
-                {
-                    "id": len(gts) + 1,
-                    "image_id": i + 1,
-                    "category_id": int(c) + 1,
-                    "bbox": [float(box[0]), float(box[1]), float(bw), float(bh)],
-                    "area": float(bw * bh),
-                    "iscrowd": 0,
-                }
-            )
+        gts += [
+            _annotation(len(gts) + k, i, box, c)
+            for k, (box, c) in enumerate(zip(b, lab, strict=True))
+        ]
         pb = _array(pred["boxes"], (-1, 4), np.float64, f"predictions[{i}] boxes")
         ps = _array(pred["scores"], (-1,), np.float64, f"predictions[{i}] scores")
         pl = _array(pred["labels"], (-1,), np.int64, f"predictions[{i}] labels")
@@ -118,19 +123,10 @@ def coco_ap(
                 f"predictions[{i}]: {len(pb)} boxes, {len(ps)} scores, {len(pl)} labels; "
                 "allowed: one score and label per box"
             )
-        for box, s, c in zip(pb, ps, pl, strict=True):
-            bw, bh = box[2] - box[0], box[3] - box[1]
-            dets.append(
-                {
-                    "id": len(dets) + 1,
-                    "image_id": i + 1,
-                    "category_id": int(c) + 1,
-                    "bbox": [float(box[0]), float(box[1]), float(bw), float(bh)],
-                    "area": float(bw * bh),
-                    "score": float(s),
-                    "iscrowd": 0,
-                }
-            )
+        dets += [
+            {**_annotation(len(dets) + k, i, box, c), "score": float(s)}
+            for k, (box, s, c) in enumerate(zip(pb, ps, pl, strict=True))
+        ]
         top = max(top, int(lab.max(initial=-1)), int(pl.max(initial=-1)))
     k = num_classes if num_classes is not None else top + 1
     categories = [{"id": c + 1, "name": str(c)} for c in range(max(k, 0))]

@@ -43,6 +43,7 @@ from nasbeyond.train.trainer import (
     genome_lr,
     inherit,
     load_weights,
+    make_optimizer,
     save_weights,
     weights_path,
 )
@@ -263,20 +264,6 @@ class DetectionTrainer:
         return apply
 
     # -- training -----------------------------------------------------------------------
-    def _optimizer(self, model: nn.Module, lr: float | None) -> torch.optim.Optimizer:
-        lr = lr or self.lr
-        if self.optimizer == "adam":
-            return torch.optim.AdamW(
-                model.parameters(), lr=lr or DEFAULT_ADAM_LR, weight_decay=self.weight_decay
-            )
-        return torch.optim.SGD(
-            model.parameters(),
-            lr=lr or DEFAULT_SGD_LR,
-            momentum=self.momentum,
-            nesterov=True,
-            weight_decay=self.weight_decay,
-        )
-
     def fit(
         self,
         model: nn.Module,
@@ -312,7 +299,7 @@ class DetectionTrainer:
         total = budget.steps or self.steps
         total = total or max(1, round((budget.epochs or self.epochs) * steps_per_epoch))
         warmup = min(WARMUP_STEPS, max(1, total // 10))
-        opt = self._optimizer(model, lr)
+        opt = make_optimizer(self, model, lr, DEFAULT_SGD_LR, DEFAULT_ADAM_LR)
 
         def schedule(s: int) -> float:
             if s < warmup:

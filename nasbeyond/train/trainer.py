@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -173,20 +173,6 @@ class Trainer:
         )
 
     # -- training -----------------------------------------------------------------------
-    def _optimizer(self, model: nn.Module, lr: float | None) -> torch.optim.Optimizer:
-        lr = lr or self.lr
-        if self.optimizer == "adam":
-            return torch.optim.AdamW(
-                model.parameters(), lr=lr or DEFAULT_ADAM_LR, weight_decay=self.weight_decay
-            )
-        return torch.optim.SGD(
-            model.parameters(),
-            lr=lr or DEFAULT_SGD_LR,
-            momentum=self.momentum,
-            nesterov=True,
-            weight_decay=self.weight_decay,
-        )
-
     def fit(
         self,
         model: nn.Module,
@@ -235,7 +221,7 @@ class Trainer:
         steps_per_epoch = max(1, math.ceil(n / self.batch_size))
         steps = budget.steps or self.steps
         total = steps or max(1, round((budget.epochs or self.epochs) * steps_per_epoch))
-        opt = self._optimizer(model, lr)
+        opt = make_optimizer(self, model, lr)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
         )
@@ -438,6 +424,39 @@ def _batches(
         return
     for i in range(0, stop, batch_size):
         yield x[order[i : i + batch_size]]
+
+
+class OptimizerSettings(Protocol):
+    """The trainer fields ``make_optimizer`` reads (``Trainer``, ``DetectionTrainer``)."""
+
+    optimizer: str
+    lr: float | None
+    momentum: float
+    weight_decay: float
+
+
+def make_optimizer(
+    settings: OptimizerSettings,
+    model: nn.Module,
+    lr: float | None = None,
+    default_sgd_lr: float = DEFAULT_SGD_LR,
+    default_adam_lr: float = DEFAULT_ADAM_LR,
+) -> torch.optim.Optimizer:
+    """``settings.optimizer`` over ``model``'s parameters: ``adam`` = AdamW, else SGD with
+    Nesterov momentum. The learning rate is ``lr``, else ``settings.lr``, else the default of
+    the chosen optimizer (a task's trainer passes its own: detection uses RetinaNet's 0.01)."""
+    lr = lr or settings.lr
+    if settings.optimizer == "adam":
+        return torch.optim.AdamW(
+            model.parameters(), lr=lr or default_adam_lr, weight_decay=settings.weight_decay
+        )
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=lr or default_sgd_lr,
+        momentum=settings.momentum,
+        nesterov=True,
+        weight_decay=settings.weight_decay,
+    )
 
 
 def _check_finite(total: torch.Tensor, first: int, step: int) -> None:

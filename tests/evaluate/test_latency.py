@@ -34,16 +34,6 @@ SPACES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """As the predictor is meant to run (profile_space, the bench): one thread. With two on a
-    loaded machine, every op waits on a descheduled OpenMP thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _models(space, task, n, seed=0):
     rng = np.random.default_rng(seed)
     return [space.build(space.sample(rng), task) for _ in range(n)]

@@ -19,14 +19,6 @@ TASK = TaskShape((1, 8, 8), 3)
 SPACES = {"nb201": {"channels": 2, "cells": 1}, "darts": {"channels": 2, "cells": 1}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _supernet(name):
     torch.manual_seed(0)
     space = make_space(name, SPACES[name])

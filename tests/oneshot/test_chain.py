@@ -17,15 +17,6 @@ from nasbeyond.trial import TaskShape
 TASK = TaskShape((1, 12, 12), 4)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a loaded 2-core machine a second one mostly waits (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 SPACES = {
     "macro-cnn": ({"max_layers": 4, "min_layers": 0}, MacroSupernet),
     "mnasnet": ({"blocks": 3, "width_mult": 0.25}, MnasNetSupernet),

@@ -5,7 +5,6 @@ from the first epoch's checkpoint, and the derived arch is trained standalone as
 from __future__ import annotations
 
 import pytest
-import torch
 
 from nasbeyond.cli import main
 from nasbeyond.oneshot.enas import ENAS
@@ -16,14 +15,6 @@ ARGS = {
     "enas": ["controller_steps=2", "final_samples=2", "recalibrate=1"],
     "spos": ["trials=3", "population_size=2", "sample_size=2", "recalibrate=1"],
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("method, cls", [("enas", ENAS), ("spos", SPOS)])

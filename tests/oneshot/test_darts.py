@@ -15,15 +15,6 @@ from nasbeyond.oneshot.darts import DARTS
 from nasbeyond.space import make_space
 from nasbeyond.trial import TaskShape
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TASK = TaskShape((1, 8, 8), 4)
 
 

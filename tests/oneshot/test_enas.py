@@ -17,14 +17,6 @@ TASK = TaskShape((1, 10, 10), 3)
 SPACES = {"macro-cnn": {"max_layers": 3}, "nb201": {"channels": 4, "cells": 1}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _data(n=96, seed=0):
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 3, (n,), generator=g)

@@ -13,7 +13,6 @@ from html import escape
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from nasbeyond.cli import main
@@ -31,14 +30,6 @@ from nasbeyond.run.store import SQLiteStore
 from nasbeyond.trial import Result
 
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -23,15 +23,6 @@ TASK = TaskShape((2, 4, 8, 8), 3)
 SPACE = AssembleNetSpace()
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models: more threads only contend for a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_hand_made_archs_are_members_and_use_their_streams():
     torch.manual_seed(0)
     x = torch.randn(3, *TASK.input_shape)

@@ -20,14 +20,6 @@ from nasbeyond.trial import TaskShape
 TASK = TaskShape((1, 32, 32), 3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _scene(n: int = 4) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
     """``n`` 32x32 images, each a bright square on noise, with its box and class."""
     gen = torch.Generator().manual_seed(0)

@@ -7,7 +7,6 @@ import json
 import sqlite3
 
 import pytest
-import torch
 
 from nasbeyond.cli import main
 from nasbeyond.space.assemblenet import AssembleNetSpace, late_fusion
@@ -34,14 +33,6 @@ BASE = [
     "0",
 ]
 SEARCH = [*BASE, *DATA]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_reports_accuracy_and_connection_weights():
