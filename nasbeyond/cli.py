@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("show", help="the best trials of a run")
     sh.add_argument("run_dir")
     sh.add_argument("--top", type=int, default=10, help="best trials listed, >= 1 (default: 10)")
-    sh.add_argument("--failed", action="store_true", help="list failed trials too")
+    sh.add_argument(
+        "--failed", action="store_true", help="list failed trials too, then their whole errors"
+    )
     e = sub.add_parser("export", help="export the best model with its trained weights")
     e.add_argument("run_dir")
     e.add_argument(
@@ -545,6 +547,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         if record.config.objectives:
             objectives = record.config.objectives
             print(pareto_table(store.trials("ok"), objectives, record.space.describe))
+        if args.failed:  # the table cuts an error to its first line; here it is whole
+            for t in store.trials("failed"):
+                print(f"trial {t.id} failed:")
+                print("\n".join("    " + line for line in (t.error or "-").splitlines()))
         if store.get("oneshot") is not None:  # a weight-sharing search (DARTS, ENAS, SPOS)
             from nasbeyond.report.oneshot import oneshot_summary
 

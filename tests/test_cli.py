@@ -129,9 +129,10 @@ BAD = [
     (["evaluate", "--arch", "{not json", *FAST], "arch: not valid JSON"),
     (["evaluate", "--arch", '{"widths": [7]}', *FAST], "mlp: widths[0] is 7; allowed: 32"),
     (["evaluate", "--arch", "[1, 2]", *FAST], "arch: expected a JSON object"),
-    (["show", "/no/such/run"], "run_dir: /no/such/run has no nasbeyond.db"),
-    (["resume", "/no/such/run"], "run_dir: /no/such/run has no nasbeyond.db"),
-    (["export", "/no/such/run"], "run_dir: /no/such/run has no nasbeyond.db"),
+    (["show", "/no/such/run"], "run_dir: /no/such/run does not exist"),
+    (["resume", "/no/such/run"], "run_dir: /no/such/run does not exist"),
+    (["export", "/no/such/run"], "run_dir: /no/such/run does not exist"),
+    (["show", "."], "run_dir: . has no nasbeyond.db; is it a run directory?"),
     (["bogus"], "invalid choice: 'bogus'"),
 ]
 
@@ -278,3 +279,24 @@ def test_text_too_long_for_a_path_is_read_as_json(capsys):
         main(["evaluate", "--space", "mlp", "--dataset", "digits", "--arch", arch, "--check"]) == 2
     )
     assert "arch: expected a JSON object, got list" in capsys.readouterr().err
+
+
+def test_show_failed_prints_whole_errors(tmp_path, capsys):
+    from nasbeyond.run.store import SQLiteStore
+    from nasbeyond.trial import Result
+
+    run_dir = str(tmp_path / "run")
+    argv = ["search", *FAST, "--trials", "1", "--executor", "inline", "--run-dir", run_dir]
+    assert main(argv) == 0
+    store = SQLiteStore(run_dir, create=False)
+    arch = store.trials("ok")[0].arch
+    long = "ValueError: " + "x" * 120 + "\nTraceback line two"
+    tid = store.start_trial(arch, None, lambda: {})
+    store.finish_trial(tid, Result.failed(long, 0.5), lambda: {})
+    store.close()
+    capsys.readouterr()
+    assert main(["show", run_dir, "--failed"]) == 0
+    out = capsys.readouterr().out
+    assert "2 finished trials (1 failed)" in out
+    assert f"trial {tid} failed:" in out
+    assert "    " + long.splitlines()[0] in out and "    Traceback line two" in out

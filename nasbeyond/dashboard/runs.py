@@ -372,6 +372,8 @@ def open_runs(paths: Sequence[str | Path]) -> list[RunSource]:
     names: set[str] = set()
     for i, p in enumerate(paths):
         path = Path(p)
+        if not path.exists():
+            raise ConfigError(f"run_dir: {p} does not exist")
         if not (path / DB_NAME).is_file():
             raise ConfigError(f"run_dir: {p} has no {DB_NAME}; is it a run directory?")
         real = path.resolve()

@@ -166,7 +166,9 @@ class SQLiteStore(Store):
         self.run_dir = self.path.parent
         if not self.path.exists() and not create:
             raise StoreError(
-                f"run_dir: {self.path.parent} has no {DB_NAME}; is it a run directory?"
+                f"run_dir: {self.path.parent} does not exist"
+                if not self.path.parent.exists()
+                else f"run_dir: {self.path.parent} has no {DB_NAME}; is it a run directory?"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -202,7 +202,7 @@ def test_reads_never_write_and_never_block_the_writer(runs, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "field"),
     [
-        (["dashboard", "/no/such/run"], "run_dir: /no/such/run has no nasbeyond.db"),
+        (["dashboard", "/no/such/run"], "run_dir: /no/such/run does not exist"),
         (["dashboard", "RUN", "--port", "70000"], "port: 70000; allowed: 0..65535"),
         (["dashboard", "RUN", "--port", "http"], "argument --port: invalid int value"),
         (["dashboard", "RUN", "--host", "no-such-host.invalid"], "host: 'no-such-host.invalid'"),
