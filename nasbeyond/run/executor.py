@@ -105,10 +105,26 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
+def _exit_with_parent(poll_s: float = 1.0) -> None:
+    """Start a daemon thread that ends this process within ``poll_s`` seconds of its parent's
+    death. A driver killed outright (SIGKILL, the OOM killer) cannot stop its workers; without
+    this a worker would finish its trial first (minutes) and only then notice the closed pipe.
+    Re-parenting is how a process sees its parent die on Linux and macOS alike."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)  # nothing to save: the trial stays 'running' and reruns on resume
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _worker_main(conn: Connection, payload: bytes, threads: int) -> None:
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C (see above)
+    _exit_with_parent()
 
     torch.set_num_threads(threads)
     serve_jobs(conn, pickle.loads(payload))  # our own bytes, sent by the driver

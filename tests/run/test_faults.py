@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,46 @@ def test_restarted_driver_resumes_on_ray(tmp_path, ray_session):
         )
     trials = SQLiteStore(tmp_path).trials()
     assert [t.id for t in trials] == list(range(1, 8)) and all(t.status == "ok" for t in trials)
+
+
+KILLED_DRIVER = """
+import sys, time
+from nasbeyond.run import LocalExecutor
+from nasbeyond.testing import ToyEvaluator
+from nasbeyond.trial import Context
+ex = LocalExecutor(workers=1)
+ex.start(ToyEvaluator(fault="hang", every=1, hang_s=600))
+ex.submit((1, {"x": 1}, None, Context(trial_id=1, seed=0)))
+assert ex.wait(timeout=3) == []  # the worker is in its trial (a failure would come back)
+print(ex._pool[0].proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_workers_end_when_their_driver_is_killed():
+    """A SIGKILLed driver cannot stop its workers; they notice and exit instead of finishing
+    their trial (here a 600 s hang). The bound below is a deadline, not a timing assertion."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    driver = subprocess.Popen(
+        [sys.executable, "-c", KILLED_DRIVER], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        worker = int(driver.stdout.readline())
+    finally:
+        driver.kill()
+        driver.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+            if Path(f"/proc/{worker}/stat").read_text().split()[2] == "Z":
+                return  # exited; a zombie until init reaps it
+        except (ProcessLookupError, FileNotFoundError):
+            return  # gone (reaped by init)
+        time.sleep(0.5)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail(f"worker {worker} still ran 60 s after its driver was killed")
