@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,15 +35,14 @@ from nasbeyond.extras import require
 from nasbeyond.registry import names, register
 from nasbeyond.space import Space
 from nasbeyond.train.trainer import (
-    FINITE_CHECK_EVERY,
     OPTIMIZERS,
-    _check_finite,
     check_precision,
     constraint_violation,
     genome_lr,
     inherit,
     load_weights,
     make_optimizer,
+    optimise,
     save_weights,
     weights_path,
 )
@@ -308,16 +307,10 @@ class DetectionTrainer:
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         gen = torch.Generator().manual_seed(seed)
-        model.train()
-        epoch = torch.zeros((), device=dev)
-        first, taken, step = 0, 0, 0
-        while step < total:
+
+        def epoch_losses(limit: int) -> Iterator[torch.Tensor]:
             order = torch.randperm(n, generator=gen)
-            epoch.zero_()
-            taken = 0
-            for i in range(0, n, self.batch_size):
-                if step >= total:
-                    break
+            for i in range(0, min(n, limit * self.batch_size), self.batch_size):
                 idx = order[i : i + self.batch_size]
                 xb = images[idx.to(dev)]
                 bb = [boxes[j] for j in idx.tolist()]
@@ -326,19 +319,21 @@ class DetectionTrainer:
                     xb, bb, lb = augment(xb, bb, lb)
                 with torch.autocast(dev.type, torch.bfloat16, enabled=self.precision == "bf16"):
                     loss = model.loss(xb, bb, lb)  # type: ignore[operator]
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.clip_norm > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), self.clip_norm)
-                opt.step()
-                sched.step()
-                epoch += loss.detach().float()
-                step, taken = step + 1, taken + 1
-                if step - first >= FINITE_CHECK_EVERY or taken == steps_per_epoch:
-                    _check_finite(epoch, first, step)
-                    first = step
-            _check_finite(epoch, first, step)
-        return float(epoch) / max(1, taken), total
+                yield loss
+
+        def clip() -> None:
+            nn.utils.clip_grad_norm_(model.parameters(), self.clip_norm)
+
+        model.train()
+        return optimise(
+            opt,
+            sched,
+            total,
+            steps_per_epoch,
+            epoch_losses,
+            dev,
+            clip if self.clip_norm > 0 else None,
+        )
 
     @torch.no_grad()
     def detections(

@@ -227,35 +227,21 @@ class Trainer:
         )
         gen = torch.Generator().manual_seed(seed)
         loss_fn = nn.CrossEntropyLoss()
-        model.train()
-        # The losses of this epoch, summed on the device. Once a loss is NaN or infinite, so is
-        # the sum: finite at one check and not at the next names the steps in between.
-        epoch = torch.zeros((), device=dev)
-        first, taken = 0, 0  # the first step since the last check; steps taken this epoch
-        step = 0
-        while step < total:
+
+        def epoch_losses(limit: int) -> Iterator[torch.Tensor]:
             order = torch.randperm(n, generator=gen).to(dev)
-            epoch.zero_()
-            taken = 0
-            for xb in _batches(x, order, self.batch_size, total - step):
-                yb = y[order[taken * self.batch_size : (taken + 1) * self.batch_size]]
+            for i, xb in enumerate(_batches(x, order, self.batch_size, limit)):
+                yb = y[order[i * self.batch_size : (i + 1) * self.batch_size]]
                 if augment is not None:
                     xb = augment(xb)
                 if images:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 with self._autocast(dev):
                     loss = loss_fn(model(xb), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                epoch += loss.detach()
-                step, taken = step + 1, taken + 1
-                if step - first >= FINITE_CHECK_EVERY or taken == steps_per_epoch:
-                    _check_finite(epoch, first, step)
-                    first = step
-            _check_finite(epoch, first, step)  # a budget that ends mid-epoch
-        return float(epoch) / max(1, taken), total
+                yield loss
+
+        model.train()
+        return optimise(opt, sched, total, steps_per_epoch, epoch_losses, dev)
 
     def _autocast(self, dev: torch.device) -> torch.autocast:
         """bfloat16 autocast on ``dev`` when ``precision`` is ``bf16``, else a no-op."""
@@ -457,6 +443,57 @@ def make_optimizer(
         nesterov=True,
         weight_decay=settings.weight_decay,
     )
+
+
+def optimise(
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    total: int,
+    steps_per_epoch: int,
+    epoch_losses: Callable[[int], Iterator[torch.Tensor]],
+    device: torch.device,
+    clip: Callable[[], object] | None = None,
+) -> tuple[float, int]:
+    """The training loop every trainer shares: ``total`` optimizer steps over epochs.
+
+    Args:
+        opt, sched: the optimizer and its per-step learning-rate schedule.
+        total: optimizer steps to take; ``steps_per_epoch``: batches in one full epoch.
+        epoch_losses: ``epoch_losses(limit)`` starts one epoch (a fresh batch order) and yields
+            each batch's loss, a scalar float tensor on ``device`` whose graph reaches the
+            model, computed lazily, at most ``limit`` of them.
+        clip: called between backward and step (gradient clipping), if given.
+
+    The losses are summed on ``device`` and read (one host synchronisation) every
+    ``FINITE_CHECK_EVERY`` steps and at the end of each epoch.
+
+    Returns:
+        The mean loss of the last (possibly partial) epoch and ``total``.
+
+    Raises:
+        TrialError: the loss became NaN or infinite (naming the steps between two checks).
+    """
+    # Once a loss is NaN or infinite, so is the sum: finite at one check and not at the next
+    # names the steps in between.
+    epoch = torch.zeros((), device=device)
+    first, taken, step = 0, 0, 0  # first step since the last check; steps taken this epoch
+    while step < total:
+        epoch.zero_()
+        taken = 0
+        for loss in epoch_losses(total - step):
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                clip()
+            opt.step()
+            sched.step()
+            epoch += loss.detach().float()
+            step, taken = step + 1, taken + 1
+            if step - first >= FINITE_CHECK_EVERY or taken == steps_per_epoch:
+                _check_finite(epoch, first, step)
+                first = step
+        _check_finite(epoch, first, step)  # a budget that ends mid-epoch
+    return float(epoch) / max(1, taken), total
 
 
 def _check_finite(total: torch.Tensor, first: int, step: int) -> None:
