@@ -297,6 +297,30 @@ class MemoryLog:
 # -- methods ----------------------------------------------------------------------------------
 
 
+def check_args(
+    method: str,
+    positive: dict[str, float] | None = None,
+    non_negative: dict[str, float] | None = None,
+    steps_per_epoch: int | None = None,
+) -> None:
+    """Check a weight-sharing method's numeric arguments.
+
+    Raises:
+        ConfigError: one line naming the first bad argument and what is allowed, e.g.
+            ``strategy_args: darts: epochs is 0; allowed: > 0``.
+    """
+    bounds = [(positive or {}, "> 0", 0.0, False), (non_negative or {}, ">= 0", 0.0, True)]
+    for values, allowed, low, inclusive in bounds:
+        for name, value in values.items():
+            if not (value >= low if inclusive else value > low):
+                raise ConfigError(f"strategy_args: {method}: {name} is {value}; allowed: {allowed}")
+    if steps_per_epoch is not None and steps_per_epoch < 1:
+        raise ConfigError(
+            f"strategy_args: {method}: steps_per_epoch is {steps_per_epoch}; "
+            "allowed: >= 1, or unset for one pass over the data"
+        )
+
+
 class OneShotMethod(ABC):
     """A weight-sharing search: trains a supernet, returns one arch. ``__init__`` only stores
     its arguments (``seed`` first); the registry kind is ``oneshot``."""

@@ -45,6 +45,7 @@ from nasbeyond.oneshot.base import (
     SearchLog,
     Supernet,
     batches,
+    check_args,
     load_checkpoint,
     path_accuracy,
     recalibrate_bn,
@@ -113,17 +114,12 @@ class DARTS(OneShotMethod):
             raise ConfigError(
                 f"strategy_args: darts: guard={guard!r}; allowed: {', '.join(GUARDS)}"
             )
-        checks = [
-            ("epochs", epochs >= 1),
-            ("batch_size", batch_size >= 1),
-            ("steps_per_epoch", steps_per_epoch is None or steps_per_epoch >= 1),
-            ("w_lr", w_lr > 0),
-            ("a_lr", a_lr > 0),
-            ("beta0", beta0 >= 0),
-        ]
-        for field, ok in checks:
-            if not ok:
-                raise ConfigError(f"strategy_args: darts: {field} is out of range; allowed: > 0")
+        check_args(
+            "darts",
+            positive={"epochs": epochs, "batch_size": batch_size, "w_lr": w_lr, "a_lr": a_lr},
+            non_negative={"beta0": beta0},
+            steps_per_epoch=steps_per_epoch,
+        )
         self.epochs = epochs
         self.order = order
         self.guard = guard

@@ -40,6 +40,7 @@ from nasbeyond.oneshot.base import (
     SearchLog,
     Supernet,
     batches,
+    check_args,
     epoch_steps,
     load_checkpoint,
     save_checkpoint,
@@ -57,12 +58,6 @@ class Policy(Protocol):
     def sample(self) -> Arch: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-def _positive(**values: float) -> None:
-    for name, value in values.items():
-        if not value > 0:
-            raise ConfigError(f"{name} is {value}; allowed: > 0")
 
 
 @register("oneshot", "enas")
@@ -110,23 +105,23 @@ class ENAS(OneShotMethod):
         final_samples: int = 10,
         recalibrate: int = 20,
     ) -> None:
-        _positive(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            controller_lr=controller_lr,
-            hidden=hidden,
-            final_samples=final_samples,
+        check_args(
+            "enas",
+            positive={
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "lr": lr,
+                "controller_lr": controller_lr,
+                "hidden": hidden,
+                "final_samples": final_samples,
+            },
+            non_negative={"controller_steps": controller_steps, "recalibrate": recalibrate},
+            steps_per_epoch=steps_per_epoch,
         )
-        if controller_steps < 0 or recalibrate < 0:
-            raise ConfigError(
-                f"controller_steps is {controller_steps} and recalibrate {recalibrate}; "
-                "allowed: >= 0"
-            )
         if not 0 <= baseline_decay < 1:
-            raise ConfigError(f"baseline_decay is {baseline_decay}; allowed: 0 <= x < 1")
-        if steps_per_epoch is not None and steps_per_epoch < 1:
-            raise ConfigError(f"steps_per_epoch is {steps_per_epoch}; allowed: >= 1 or None")
+            raise ConfigError(
+                f"strategy_args: enas: baseline_decay is {baseline_decay}; allowed: 0 <= x < 1"
+            )
         super().__init__(seed)
         self.steps_per_epoch = steps_per_epoch
         self.epochs, self.batch_size = int(epochs), int(batch_size)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from nasbeyond.arch import Arch
-from nasbeyond.exceptions import ConfigError, TrialError
+from nasbeyond.exceptions import TrialError
 from nasbeyond.oneshot.base import (
     InheritedWeights,
     OneShotData,
@@ -31,6 +31,7 @@ from nasbeyond.oneshot.base import (
     SearchLog,
     Supernet,
     batches,
+    check_args,
     epoch_steps,
     load_checkpoint,
     save_checkpoint,
@@ -79,21 +80,20 @@ class SPOS(OneShotMethod):
         sample_size: int = 3,
         recalibrate: int = 20,
     ) -> None:
-        for name, value in (
-            ("epochs", epochs),
-            ("batch_size", batch_size),
-            ("lr", lr),
-            ("trials", trials),
-            ("population_size", population_size),
-            ("sample_size", sample_size),
-        ):
-            if not value > 0:
-                raise ConfigError(f"{name} is {value}; allowed: > 0")
-        if recalibrate < 0:
-            raise ConfigError(f"recalibrate is {recalibrate}; allowed: >= 0")
+        check_args(
+            "spos",
+            positive={
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "lr": lr,
+                "trials": trials,
+                "population_size": population_size,
+                "sample_size": sample_size,
+            },
+            non_negative={"recalibrate": recalibrate},
+            steps_per_epoch=steps_per_epoch,
+        )
         lookup("strategy", strategy)  # an unknown name fails here, naming the allowed ones
-        if steps_per_epoch is not None and steps_per_epoch < 1:
-            raise ConfigError(f"steps_per_epoch is {steps_per_epoch}; allowed: >= 1 or None")
         super().__init__(seed)
         self.steps_per_epoch = steps_per_epoch
         self.epochs, self.batch_size = int(epochs), int(batch_size)

@@ -116,3 +116,26 @@ def test_cli_darts_search_resumes_after_sigkill_and_records_everything(tmp_path)
     shown = _cli("show", str(run_dir))
     assert shown.returncode == 0, shown.stderr
     assert "weight sharing: darts" in shown.stdout and "supernet epochs 4 of 4" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        ("darts", {"epochs": 0}, "strategy_args: darts: epochs is 0; allowed: > 0"),
+        ("darts", {"beta0": -1.0}, "strategy_args: darts: beta0 is -1.0; allowed: >= 0"),
+        ("enas", {"controller_lr": 0.0}, "strategy_args: enas: controller_lr is 0.0; allowed: > 0"),
+        ("enas", {"recalibrate": -2}, "strategy_args: enas: recalibrate is -2; allowed: >= 0"),
+        (
+            "spos",
+            {"steps_per_epoch": 0},
+            "strategy_args: spos: steps_per_epoch is 0; allowed: >= 1",
+        ),
+        ("spos", {"trials": -1}, "strategy_args: spos: trials is -1; allowed: > 0"),
+    ],
+)
+def test_every_method_names_a_bad_argument_the_same_way(name, kwargs, message):
+    from nasbeyond.registry import lookup
+
+    with pytest.raises(ConfigError) as e:
+        lookup("oneshot", name)(**kwargs)
+    assert str(e.value).startswith(message)
