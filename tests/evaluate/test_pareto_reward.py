@@ -37,6 +37,10 @@ def test_fronts_crowding_and_hypervolume():
     rng = np.random.default_rng(0)
     many = rng.random((300, 2)).tolist()
     assert sorted(pareto_front(many)) == sorted(nondominated_sort(many)[0])
+    coarse = np.round(rng.random((400, 3)) * 8).tolist()  # three objectives, many ties
+    front = pareto_front(coarse)
+    assert sorted(front) == sorted(nondominated_sort(coarse)[0])
+    assert [coarse[i] for i in front] == sorted((coarse[i] for i in front), reverse=True)
 
 
 def test_duplicates_of_a_front_point_are_all_on_the_front():
