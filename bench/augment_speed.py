@@ -43,67 +43,71 @@ TRANSFORMS = ("randaugment", "autoaugment-cifar10")
 PEERS = ("kornia", "torchvision", "albumentations")
 
 
-def albumentations_pipelines() -> dict[str, Any]:
+def albumentations_op(name: str, level: float, p: float = 1.0) -> Any:
+    """The albumentations transform standing in for our op ``name`` at ``level`` (0..1)."""
     import albumentations as A
     import cv2
 
     nearest, grey = cv2.INTER_NEAREST, (128, 128, 128)
+    factor = 0.9 * level
+    table: dict[str, Callable[[], Any]] = {
+        "Identity": lambda: A.NoOp(p=p),
+        "ShearX": lambda: A.Affine(
+            shear={"x": (-17 * level, 17 * level), "y": 0},
+            interpolation=nearest,
+            fill=grey,
+            p=p,
+        ),
+        "ShearY": lambda: A.Affine(
+            shear={"x": 0, "y": (-17 * level, 17 * level)},
+            interpolation=nearest,
+            fill=grey,
+            p=p,
+        ),
+        "TranslateX": lambda: A.Affine(
+            translate_percent={"x": (-0.45 * level, 0.45 * level), "y": 0},
+            interpolation=nearest,
+            fill=grey,
+            p=p,
+        ),
+        "TranslateY": lambda: A.Affine(
+            translate_percent={"x": 0, "y": (-0.45 * level, 0.45 * level)},
+            interpolation=nearest,
+            fill=grey,
+            p=p,
+        ),
+        "Rotate": lambda: A.Affine(
+            rotate=(-30 * level, 30 * level), interpolation=nearest, fill=grey, p=p
+        ),
+        "AutoContrast": lambda: A.AutoContrast(p=p),
+        "Invert": lambda: A.InvertImg(p=p),
+        "Equalize": lambda: A.Equalize(p=p),
+        "Solarize": lambda: A.Solarize(threshold_range=(1 - level, 1 - level), p=p),
+        "Posterize": lambda: A.Posterize(num_bits=8 - int(round(4 * level)), p=p),
+        "Contrast": lambda: A.RandomBrightnessContrast(
+            brightness_limit=0, contrast_limit=factor, p=p
+        ),
+        "Brightness": lambda: A.RandomBrightnessContrast(
+            brightness_limit=factor, contrast_limit=0, p=p
+        ),
+        "Color": lambda: A.ColorJitter(brightness=0, contrast=0, saturation=factor, hue=0, p=p),
+        "Sharpness": lambda: A.Sharpen(alpha=(0, factor), p=p),
+        "Cutout": lambda: A.CoarseDropout(
+            num_holes_range=(1, 1),
+            hole_height_range=(0.2 * level, 0.2 * level),
+            hole_width_range=(0.2 * level, 0.2 * level),
+            fill=128,
+            p=p,
+        ),
+        "SamplePairing": lambda: A.NoOp(p=p),  # no albumentations equivalent
+    }
+    return table[name]()
 
-    def op(name: str, level: float, p: float = 1.0) -> Any:
-        factor = 0.9 * level
-        table: dict[str, Callable[[], Any]] = {
-            "Identity": lambda: A.NoOp(p=p),
-            "ShearX": lambda: A.Affine(
-                shear={"x": (-17 * level, 17 * level), "y": 0},
-                interpolation=nearest,
-                fill=grey,
-                p=p,
-            ),
-            "ShearY": lambda: A.Affine(
-                shear={"x": 0, "y": (-17 * level, 17 * level)},
-                interpolation=nearest,
-                fill=grey,
-                p=p,
-            ),
-            "TranslateX": lambda: A.Affine(
-                translate_percent={"x": (-0.45 * level, 0.45 * level), "y": 0},
-                interpolation=nearest,
-                fill=grey,
-                p=p,
-            ),
-            "TranslateY": lambda: A.Affine(
-                translate_percent={"x": 0, "y": (-0.45 * level, 0.45 * level)},
-                interpolation=nearest,
-                fill=grey,
-                p=p,
-            ),
-            "Rotate": lambda: A.Affine(
-                rotate=(-30 * level, 30 * level), interpolation=nearest, fill=grey, p=p
-            ),
-            "AutoContrast": lambda: A.AutoContrast(p=p),
-            "Invert": lambda: A.InvertImg(p=p),
-            "Equalize": lambda: A.Equalize(p=p),
-            "Solarize": lambda: A.Solarize(threshold_range=(1 - level, 1 - level), p=p),
-            "Posterize": lambda: A.Posterize(num_bits=8 - int(round(4 * level)), p=p),
-            "Contrast": lambda: A.RandomBrightnessContrast(
-                brightness_limit=0, contrast_limit=factor, p=p
-            ),
-            "Brightness": lambda: A.RandomBrightnessContrast(
-                brightness_limit=factor, contrast_limit=0, p=p
-            ),
-            "Color": lambda: A.ColorJitter(brightness=0, contrast=0, saturation=factor, hue=0, p=p),
-            "Sharpness": lambda: A.Sharpen(alpha=(0, factor), p=p),
-            "Cutout": lambda: A.CoarseDropout(
-                num_holes_range=(1, 1),
-                hole_height_range=(0.2 * level, 0.2 * level),
-                hole_width_range=(0.2 * level, 0.2 * level),
-                fill=128,
-                p=p,
-            ),
-            "SamplePairing": lambda: A.NoOp(p=p),  # no albumentations equivalent
-        }
-        return table[name]()
 
+def albumentations_pipelines() -> dict[str, Any]:
+    import albumentations as A
+
+    op = albumentations_op
     rand_ops = [
         "Identity", "AutoContrast", "Equalize", "Rotate", "Solarize", "Color", "Posterize",
         "Contrast", "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateX", "TranslateY",
@@ -254,11 +258,73 @@ def augment_table(
     return rows
 
 
+OP_ORDER = (
+    "AutoContrast", "Equalize", "Invert", "Solarize", "Posterize", "Contrast", "Brightness",
+    "Color", "Sharpness", "Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY",
+)  # fmt: skip
+
+
+def op_table(
+    size: int = 224, batch: int = 128, rounds: int = 5, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Op by op on the CPU: a batch where every sample takes the same op at level 0.9 (M=9)
+    with its own random sign, through ``apply_batch`` with OpenCV's kernels (``ours``, where
+    ``cv2`` imports) and without (``ours-torch``), against the albumentations transform that
+    stands in for it, one image at a time. Microseconds per image (CPU time, one thread)."""
+    from nasbeyond.augment import ops as O
+
+    rng = np.random.default_rng(seed + size)
+    arrays = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+    x = torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
+    dst = torch.empty_like(x)
+    gen = torch.Generator().manual_seed(seed)
+    signs = torch.randint(0, 2, (batch,), generator=gen).double() * 2 - 1
+    levels = torch.full((batch,), 0.9, dtype=torch.float64)
+    every = torch.ones(batch, dtype=torch.bool)
+    first = torch.zeros(batch, dtype=torch.long)
+    had_cv = O.opencv_active()
+
+    def ours(name: str, cv: bool) -> None:
+        O.use_opencv(cv)
+        O.apply_batch(x, first, levels, signs, every, (name,), gen, out=dst)
+
+    rows: list[dict[str, Any]] = []
+    try:
+        for name in OP_ORDER:
+            calls: dict[str, Callable[[], Any]] = {}
+            if had_cv:
+                calls["ours"] = lambda n=name: ours(n, True)
+            calls["ours-torch"] = lambda n=name: ours(n, False)
+            try:
+                t = albumentations_op(name, 0.9)
+                calls["albumentations"] = lambda t=t: [t(image=a) for a in arrays]
+            except ImportError:
+                pass
+            got = _rates(calls, batch, torch.device("cpu"), rounds)
+            us = {k: round(1e6 / v, 1) for k, v in got.items()}
+            row: dict[str, Any] = {"op": name, "size": f"{size}x{size}"}
+            row.update({k: us.get(k) for k in ("ours", "ours-torch", "albumentations")})
+            alb = us.get("albumentations")
+            row["albumentations/ours"] = (
+                round(alb / us["ours"], 2) if alb and "ours" in us else None
+            )
+            row["albumentations/ours-torch"] = round(alb / us["ours-torch"], 2) if alb else None
+            rows.append(row)
+    finally:
+        O.use_opencv(had_cv)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch and OpenCV")
+    p.add_argument(
+        "--ops",
+        action="store_true",
+        help="op by op at 224x224 instead: ours with and without OpenCV, albumentations",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -267,6 +333,14 @@ def main() -> None:
         cv2.setNumThreads(args.threads)
     except ImportError:
         pass
+    if args.ops:
+        op_rows = op_table(rounds=3 if args.quick else 5)
+        print("microseconds per image, CPU time, 1 thread (lower is better)")
+        head = list(op_rows[0])
+        print(table(head, [[r[k] if r[k] is not None else "-" for k in head] for r in op_rows]))
+        name = "augment_speed_ops_quick" if args.quick else "augment_speed_ops"
+        print(f"saved {save(name, {'rows': op_rows, 'threads': args.threads})}")
+        return
     rows = augment_table(args.device, rounds=3 if args.quick else 7)
     unit = "CPU-second, 1 thread each" if args.device == "cpu" else "second"
     print(

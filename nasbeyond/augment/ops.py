@@ -35,6 +35,7 @@ rotation about the centre.
 
 from __future__ import annotations
 
+import importlib
 import math
 import random
 import threading
@@ -48,6 +49,7 @@ import torch
 from PIL import Image, ImageEnhance, ImageOps
 
 from nasbeyond.exceptions import ConfigError
+from nasbeyond.extras import require
 
 FILL = 128
 
@@ -952,9 +954,15 @@ def _contrast_lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         gray = _scratch("gray_f", (len(part), 1, h, w), torch.float32, x.device)
         _gray_f32(_float_scratch("a", part), gray)
         sums[sl] = gray.sum(dim=(1, 2, 3), dtype=torch.float64)
-    m = torch.floor(sums / (h * w) + 0.5).to(torch.float32).view(-1, 1, 1, 1)
-    levels = _levels(b, x.device)
-    return _blend(levels, m.expand_as(levels), values).reshape(b, 1, 256)
+    return _contrast_tables(sums, h * w, values)
+
+
+def _contrast_tables(sums: torch.Tensor, pixels: int, values: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 256) Contrast tables from each sample's exact (B,) float64 grey-level sum over
+    ``pixels`` pixels: a blend of the levels with ``int(mean + 0.5)``."""
+    m = torch.floor(sums / pixels + 0.5).to(torch.float32).view(-1, 1, 1, 1)
+    levels = _levels(len(sums), sums.device)
+    return _blend(levels, m.expand_as(levels), values).reshape(len(sums), 1, 256)
 
 
 def _autocontrast_lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -962,11 +970,16 @@ def _autocontrast_lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     b, c = x.shape[:2]
     flat = x.reshape(b * c, -1)
     lo, hi = flat.amin(dim=1, keepdim=True).double(), flat.amax(dim=1, keepdim=True).double()
+    return _autocontrast_tables(lo, hi).view(b, c, 256)
+
+
+def _autocontrast_tables(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """(N, 256) float64 autocontrast tables from (N, 1) float64 plane extremes."""
     scale = torch.full_like(lo, 255.0) / (hi - lo).clamp(min=1)  # see _autocontrast
     offset = -lo * scale
-    levels = torch.arange(256, dtype=torch.float64, device=x.device)
+    levels = torch.arange(256, dtype=torch.float64, device=lo.device)
     lut = torch.trunc(levels * scale + offset).clamp_(0, 255)
-    return torch.where(hi > lo, lut, levels).view(b, c, 256)
+    return torch.where(hi > lo, lut, levels)
 
 
 def _histograms(x: torch.Tensor) -> torch.Tensor:
@@ -996,13 +1009,17 @@ def _channel_offsets(n: int, device: Any) -> torch.Tensor:
 def _equalize_lut(x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """ImageOps.equalize's integer table per sample and channel (see ``_equalize``)."""
     b, c, h, w = x.shape
-    hist = _histograms(x)
+    return _equalize_tables(_histograms(x), h * w).view(b, c, 256)
+
+
+def _equalize_tables(hist: torch.Tensor, pixels: int) -> torch.Tensor:
+    """(N, 256) int64 equalize tables from (N, 256) int64 histograms of ``pixels`` pixels."""
     last = 255 - torch.argmax((hist.flip(1) > 0).long(), dim=1)  # highest used level
-    step = (h * w - hist.gather(1, last.unsqueeze(1)).squeeze(1)) // 255
+    step = (pixels - hist.gather(1, last.unsqueeze(1)).squeeze(1)) // 255
     csum = torch.cumsum(hist, 1) - hist
     lut = ((step.unsqueeze(1) // 2 + csum) // step.clamp(min=1).unsqueeze(1)).clamp(max=255)
-    levels = torch.arange(256, device=x.device).expand_as(lut)
-    return torch.where((step == 0).unsqueeze(1), levels, lut).view(b, c, 256)
+    levels = torch.arange(256, device=hist.device).expand_as(lut)
+    return torch.where((step == 0).unsqueeze(1), levels, lut)
 
 
 def apply_luts(
@@ -1324,6 +1341,287 @@ OP_NAMES = tuple(n for n in OPS if n != "Identity")
 MAGNITUDE_FREE = frozenset(n for n, o in OPS.items() if o.magnitude_free and n != "Identity")
 
 
+# -- large uint8 images on the CPU: one sample at a time, where it lies --------------------
+# From 2**14 pixel values a sample, sorting the samples that change into a copy (what
+# ``apply_batch`` does for its batched routes) costs passes of its own; the routes here read
+# each sample where it is and write it where it goes. Geometric ops copy rectangles (NumPy) or
+# look their pixels up plane by plane (PyTorch), with or without OpenCV. With OpenCV (``cv2``,
+# the ``fast-cpu`` extra; ``use_opencv``) the point ops are one ``cv2.LUT`` a sample (tables
+# built by the same functions as the uint8 batched route's, so the pixels cannot differ), their
+# statistics come from ``cv2.minMaxLoc`` and ``cv2.calcHist``, Invert is ``cv2.bitwise_not``
+# and Sharpness's SMOOTH image ``cv2.boxFilter`` and ``cv2.addWeighted``.
+
+# sample_route(op, x, out, samples, values, in_place): op's change to x[i] for each i in
+# samples (values (n,) float64, CPU), written to out[i]; in_place: out is x
+SampleFn = Callable[[Op, torch.Tensor, torch.Tensor, list[int], torch.Tensor, bool], None]
+LARGE_VALUES = 1 << 14  # pixel values a sample from which uint8 CPU samples go one at a time
+
+_OPENCV: dict[str, Any] = {"wanted": True, "tried": False, "module": None}
+
+
+def _opencv() -> Any:
+    """The ``cv2`` module when it is wanted and imports, else None (imported once)."""
+    if not _OPENCV["wanted"]:
+        return None
+    if not _OPENCV["tried"]:
+        _OPENCV["tried"] = True
+        try:
+            _OPENCV["module"] = importlib.import_module("cv2")
+        except ImportError:
+            _OPENCV["module"] = None
+    return _OPENCV["module"]
+
+
+def opencv_active() -> bool:
+    """True when large uint8 CPU batches use OpenCV's kernels (``cv2`` imports and
+    ``use_opencv(False)`` was not called)."""
+    return _opencv() is not None
+
+
+def use_opencv(enabled: bool = True) -> bool:
+    """Let large uint8 batches on the CPU (from 2**14 pixel values a sample) use OpenCV's
+    kernels, or keep them on PyTorch and NumPy only. Both routes give PIL's pixels exactly;
+    OpenCV's is faster (``bench/augment_speed.py --ops``). On by default when ``cv2`` imports.
+
+    Args:
+        enabled: True to use OpenCV, False for the pure PyTorch route.
+
+    Returns:
+        Whether OpenCV was in use before the call.
+
+    Raises:
+        ConfigError: ``enabled`` but ``cv2`` does not import (names the ``fast-cpu`` extra).
+    """
+    before = opencv_active()
+    _OPENCV["wanted"] = bool(enabled)
+    if enabled and _opencv() is None:
+        _OPENCV["wanted"] = False
+        _OPENCV["module"] = require("cv2", "fast-cpu", "augment", "use_opencv(True)")
+        _OPENCV["wanted"] = True
+    return before
+
+
+def _planes(a: np.ndarray) -> np.ndarray:
+    """A (C, H, W) sample as one (C * H, W) image (a view; samples here are contiguous)."""
+    return a.reshape(-1, a.shape[-1])
+
+
+def _warp_samples(
+    op: Op, x: torch.Tensor, out: torch.Tensor, samples: list[int], values: torch.Tensor,
+    in_place: bool,
+) -> None:  # fmt: skip
+    """A geometric op sample by sample: a map that moves runs of rows (translations,
+    horizontal shears) as rectangle copies in NumPy, any other by one int32 lookup a plane
+    (see ``warp``); the maps from the same per-thread cache."""
+    _, c, h, w = x.shape
+    mats = _affine_matrices(op, values, w, h)
+    distinct, which = _distinct_rows(mats)
+    plans = _map_plans(distinct, w, h)
+    xn, on = x.numpy(), out.numpy()
+    for i, m in zip(samples, which.tolist(), strict=True):
+        plan = plans[m]
+        if isinstance(plan, torch.Tensor):
+            src = _scratch("warp_flat", (c, h * w + 1), torch.uint8, "cpu")
+            src[:, : h * w].copy_(x[i].view(c, -1))  # x[i] may be out[i]: copied first
+            src[:, h * w].fill_(FILL)
+            target = out[i].view(c, -1)
+            for ch in range(c):
+                torch.index_select(src[ch], 0, plan, out=target[ch])
+            continue
+        s, d = xn[i], on[i]
+        if in_place:
+            s = _scratch("warp_one", (c, h, w), torch.uint8, "cpu").numpy()
+            np.copyto(s, d)
+        d.fill(FILL)
+        for y0, y1, x0, x1, dy, dx in plan:
+            d[:, y0:y1, x0:x1] = s[:, y0 + dy : y1 + dy, x0 + dx : x1 + dx]
+
+
+def _lut_samples(
+    x: torch.Tensor, out: torch.Tensor, samples: list[int], tables: torch.Tensor
+) -> None:
+    """``cv2.LUT`` of each sample in its (C, 256) or (1, 256) uint8 tables (n, ., 256)."""
+    cv2 = _opencv()
+    xn, on, tn = x.numpy(), out.numpy(), tables.numpy()
+    for k, i in enumerate(samples):
+        if tn.shape[1] == 1:
+            cv2.LUT(_planes(xn[i]), tn[k, 0], dst=_planes(on[i]))
+            continue
+        for ch in range(xn.shape[1]):
+            cv2.LUT(xn[i, ch], tn[k, ch], dst=on[i, ch])
+
+
+def _cv_point(
+    op: Op, x: torch.Tensor, out: torch.Tensor, samples: list[int], values: torch.Tensor,
+    in_place: bool,
+) -> None:  # fmt: skip
+    """A point op that reads no statistics (Solarize, Brightness): its ``lut`` run on the 256
+    levels, one ``cv2.LUT`` a sample."""
+    assert op.lut is not None  # registered only for rows with a table
+    tables = op.lut(x[:1].expand(len(samples), -1, -1, -1), values).to(torch.uint8)
+    _lut_samples(x, out, samples, tables.reshape(len(samples), 1, 256))
+
+
+def _cv_autocontrast(
+    op: Op, x: torch.Tensor, out: torch.Tensor, samples: list[int], values: torch.Tensor,
+    in_place: bool,
+) -> None:  # fmt: skip
+    """AutoContrast: each plane's extremes by ``cv2.minMaxLoc``, ``_autocontrast_tables``."""
+    cv2, c = _opencv(), x.shape[1]
+    xn = x.numpy()
+    ext = [cv2.minMaxLoc(xn[i, ch])[:2] for i in samples for ch in range(c)]
+    lo_hi = torch.tensor(ext, dtype=torch.float64)
+    tables = _autocontrast_tables(lo_hi[:, :1], lo_hi[:, 1:]).to(torch.uint8)
+    _lut_samples(x, out, samples, tables.view(len(samples), c, 256))
+
+
+def _cv_equalize(
+    op: Op, x: torch.Tensor, out: torch.Tensor, samples: list[int], values: torch.Tensor,
+    in_place: bool,
+) -> None:  # fmt: skip
+    """Equalize: each plane's histogram by ``cv2.calcHist`` (float32 counts, exact below
+    2**24 pixels), ``_equalize_tables``."""
+    cv2 = _opencv()
+    _, c, h, w = x.shape
+    xn = x.numpy()
+    hists = [
+        cv2.calcHist([xn[i, ch]], [0], None, [256], [0, 256]).reshape(256)
+        for i in samples
+        for ch in range(c)
+    ]
+    hist = torch.from_numpy(np.stack(hists)).to(torch.int64)
+    tables = _equalize_tables(hist, h * w).to(torch.uint8)
+    _lut_samples(x, out, samples, tables.view(len(samples), c, 256))
+
+
+def _gray_sum(a: np.ndarray) -> int:
+    """The exact sum of PIL's luma (``convert("L")``: ``(19595 R + 38470 G + 7471 B + 0x8000)
+    >> 16``) over a (3, H, W) uint8 sample, in NumPy uint32 arithmetic."""
+    acc = _scratch("luma", a.shape[1:], torch.int32, "cpu").numpy().view(np.uint32)
+    tmp = _scratch("luma_t", a.shape[1:], torch.int32, "cpu").numpy().view(np.uint32)
+    np.multiply(a[0], np.uint32(19595), out=acc)
+    acc += np.multiply(a[1], np.uint32(38470), out=tmp)
+    acc += np.multiply(a[2], np.uint32(7471), out=tmp)
+    acc += np.uint32(0x8000)
+    acc >>= np.uint32(16)
+    return int(acc.sum(dtype=np.uint64))
+
+
+def _cv_contrast(
+    op: Op, x: torch.Tensor, out: torch.Tensor, samples: list[int], values: torch.Tensor,
+    in_place: bool,
+) -> None:  # fmt: skip
+    """Contrast: the grey sum exact (``cv2.sumElems`` of a grey sample, ``_gray_sum`` of a
+    colour one), ``_contrast_tables``, one ``cv2.LUT`` a sample."""
+    cv2 = _opencv()
+    _, c, h, w = x.shape
+    xn = x.numpy()
+    sums = [cv2.sumElems(xn[i, 0])[0] if c == 1 else _gray_sum(xn[i]) for i in samples]
+    tables = _contrast_tables(torch.tensor(sums, dtype=torch.float64), h * w, values)
+    _lut_samples(x, out, samples, tables.to(torch.uint8))
+
+
+def _cv_invert(
+    op: Op, x: torch.Tensor, out: torch.Tensor, samples: list[int], values: torch.Tensor,
+    in_place: bool,
+) -> None:  # fmt: skip
+    cv2 = _opencv()
+    xn, on = x.numpy(), out.numpy()
+    for i in samples:
+        cv2.bitwise_not(_planes(xn[i]), dst=_planes(on[i]))
+
+
+def _np_blend(a: np.ndarray, b: np.ndarray, factor: float, dst: np.ndarray) -> None:
+    """``_blend_u8`` in NumPy: whole-number float32 ``a`` (overwritten) and ``b``
+    (broadcastable), the same float32 operations in the same order (``b + f * (a - b)``,
+    clipped), truncated into uint8 ``dst``."""
+    np.subtract(a, b, out=a)
+    np.multiply(a, np.float32(factor), out=a)
+    np.add(a, b, out=a)
+    np.clip(a, 0, 255, out=a)
+    np.copyto(dst, a, casting="unsafe")  # a C cast: truncation, floor on 0..255
+
+
+def _np_scratch(key: str, shape: tuple[int, ...], dtype: torch.dtype) -> np.ndarray:
+    return _scratch(key, shape, dtype, "cpu").numpy()
+
+
+def _cv_sharpness(
+    op: Op, x: torch.Tensor, out: torch.Tensor, samples: list[int], values: torch.Tensor,
+    in_place: bool,
+) -> None:  # fmt: skip
+    """Sharpness: the SMOOTH image as ``round((S + 4 c) / 13)`` (S the 3x3 sum by
+    ``cv2.boxFilter`` in int16, c the centre; the exact quotient is never within 1/26 of a
+    half, so rounding it in float gives PIL's ``int(... + 0.5)``, see ``_sharpness_u8``), the
+    planes stacked as one image (the rows it mixes across planes are border rows, which keep
+    their pixels), then ``_np_blend``, border included (a pixel blended with itself stays)."""
+    cv2 = _opencv()
+    _, c, h, w = x.shape
+    xn, on = x.numpy(), out.numpy()
+    box = _np_scratch("sharp_box", (c * h, w), torch.int16)
+    xf = _np_scratch("np_a", (c * h, w), torch.float32)
+    sf = _np_scratch("np_b", (c * h, w), torch.float32)
+    deg = _np_scratch("sharp_deg8", (c, h, w), torch.uint8)
+    for k, i in enumerate(samples):
+        s = xn[i]
+        cv2.boxFilter(_planes(s), cv2.CV_16S, (3, 3), dst=box, normalize=False)
+        np.copyto(xf, _planes(s), casting="unsafe")
+        np.copyto(sf, box, casting="unsafe")
+        cv2.scaleAdd(xf, 4.0, sf, dst=sf)  # S + 4 c: whole numbers, exact in float32
+        cv2.convertScaleAbs(sf, dst=_planes(deg), alpha=1 / 13)
+        for edge in (np.s_[:, 0, :], np.s_[:, -1, :], np.s_[:, :, 0], np.s_[:, :, -1]):
+            deg[edge] = s[edge]
+        np.copyto(sf, _planes(deg), casting="unsafe")
+        _np_blend(xf, sf, float(values[k]), _planes(on[i]))
+
+
+def _cv_color(
+    op: Op, x: torch.Tensor, out: torch.Tensor, samples: list[int], values: torch.Tensor,
+    in_place: bool,
+) -> None:  # fmt: skip
+    """Color: PIL's luma in whole-number float32 (exact, as ``_gray_f32``), ``_np_blend``."""
+    _, c, h, w = x.shape
+    xn, on = x.numpy(), out.numpy()
+    if c == 1:  # the grey of a grey image is itself: any blend of the two is too
+        if not in_place:
+            for i in samples:
+                np.copyto(on[i], xn[i])
+        return
+    xf = _np_scratch("np_a", (c, h, w), torch.float32)
+    gf = _np_scratch("np_g", (h, w), torch.float32)
+    tmp = _np_scratch("np_t", (h, w), torch.float32)
+    for k, i in enumerate(samples):
+        np.copyto(xf, xn[i], casting="unsafe")
+        np.multiply(xf[0], np.float32(19595), out=gf)
+        gf += np.multiply(xf[1], np.float32(38470), out=tmp)
+        gf += np.multiply(xf[2], np.float32(7471), out=tmp)
+        gf += np.float32(0x8000)
+        gf *= np.float32(1 / 65536)
+        np.floor(gf, out=gf)
+        _np_blend(xf, gf, float(values[k]), on[i])
+
+
+# the ops with a route of their own for large uint8 samples: always (geometric), with OpenCV
+_CV_ROUTES: dict[str, SampleFn] = {
+    "AutoContrast": _cv_autocontrast,
+    "Equalize": _cv_equalize,
+    "Solarize": _cv_point,
+    "Brightness": _cv_point,
+    "Contrast": _cv_contrast,
+    "Invert": _cv_invert,
+    "Sharpness": _cv_sharpness,
+    "Color": _cv_color,
+}
+
+
+def _sample_route(op: Op) -> SampleFn | None:
+    if op.matrix is not None:
+        return _warp_samples
+    if OPS.get(op.name) is not op or _opencv() is None:
+        return None
+    return _CV_ROUTES.get(op.name)
+
+
 # -- applying ops ------------------------------------------------------------------------------
 
 
@@ -1444,13 +1742,53 @@ def apply_batch(
     if x.dtype != torch.uint8 and not x.is_floating_point():
         raise ConfigError(f"augment: images must be uint8 (0..255) or float (0..1), got {x.dtype}")
     rows = [lookup_op(n) for n in names]
+    large = (
+        x.dtype == torch.uint8
+        and x.device.type == "cpu"
+        and len(x) > 0
+        and x[0].numel() >= LARGE_VALUES
+        and x.is_contiguous()
+        and (out is None or (out.is_contiguous() and out.shape == x.shape))
+    )
+    routes = [_sample_route(op) for op in rows] if large else []
+    if not any(routes):
+        return _apply_routes(x, ops, levels, signs, apply, rows, gen, out)
+    # large uint8 samples on the CPU: the ops with a route of their own go one sample at a
+    # time, after the rest (which may read the batch as it came: SamplePairing's partners)
+    ops_c, apply_c = ops.cpu().long(), apply.cpu().bool()
+    own = apply_c & torch.tensor([r is not None for r in routes])[ops_c]
+    in_place = out is not None and out.data_ptr() == x.data_ptr()
+    out = _apply_routes(x, ops, levels, signs, apply_c & ~own, rows, gen, out, leave=own)
+    levels_c, signs_c = levels.cpu().double(), signs.cpu().double()
+    for j, route in enumerate(routes):
+        sel = torch.nonzero(own & (ops_c == j)).view(-1) if route is not None else None
+        if route is None or sel is None or len(sel) == 0:
+            continue
+        vals = op_values(rows[j].name, levels_c[sel], signs_c[sel])
+        route(rows[j], out if in_place else x, out, sel.tolist(), vals, in_place)
+    return out
+
+
+def _apply_routes(
+    x: torch.Tensor,
+    ops: torch.Tensor,
+    levels: torch.Tensor,
+    signs: torch.Tensor,
+    apply: torch.Tensor,
+    rows: list[Op],
+    gen: torch.Generator | None = None,
+    out: torch.Tensor | None = None,
+    leave: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``apply_batch``'s batched routes, for the ops of ``rows``; samples marked in ``leave``
+    ((B,) bool) are not copied to a separate ``out`` (the caller writes them)."""
     u8 = x.dtype == torch.uint8
     route = [_route(op, u8) for op in rows]
     in_place = out is not None and out.data_ptr() == x.data_ptr()
     # large uint8 images on the CPU: results go straight into out where the op allows (its
     # kernel runs one sample at a time anyway), saving a copy out and back; not when a sample
     # in place would be some other sample's SamplePairing partner
-    direct_ok = x.device.type == "cpu" and u8 and len(x) > 0 and x[0].numel() >= 1 << 14
+    direct_ok = x.device.type == "cpu" and u8 and len(x) > 0 and x[0].numel() >= LARGE_VALUES
     if direct_ok and in_place:
         drawn = torch.unique(ops.cpu().long()[apply.cpu().bool()]).tolist()
         direct_ok = not any(rows[i].pairs for i in drawn)
@@ -1471,11 +1809,15 @@ def apply_batch(
     counts = torch.bincount(keys, minlength=len(rows) + 1).tolist()
     if out is None:
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    if counts[0] == len(x):
+    left = set() if leave is None else set(torch.nonzero(leave).view(-1).tolist())
+    if counts[0] == len(x) and not left:
         return out if out.data_ptr() == x.data_ptr() else out.copy_(x)
-    if direct_ok and out.data_ptr() != x.data_ptr():
+    if (direct_ok or counts[0] == len(x)) and out.data_ptr() != x.data_ptr():
         for i in order[: counts[0]].tolist():  # the samples that stay, copied as they are
-            out[i].copy_(x[i])
+            if i not in left:
+                out[i].copy_(x[i])
+    if counts[0] == len(x):
+        return out
     levels, signs = levels.cpu().double(), signs.cpu().double()
     b, c, h, w = x.shape
     # the samples that change, in sorted order: every op's samples are a contiguous slice of
