@@ -1496,15 +1496,20 @@ def _cv_equalize(
 
 def _gray_sum(a: np.ndarray) -> int:
     """The exact sum of PIL's luma (``convert("L")``: ``(19595 R + 38470 G + 7471 B + 0x8000)
-    >> 16``) over a (3, H, W) uint8 sample, in NumPy uint32 arithmetic."""
-    acc = _scratch("luma", a.shape[1:], torch.int32, "cpu").numpy().view(np.uint32)
-    tmp = _scratch("luma_t", a.shape[1:], torch.int32, "cpu").numpy().view(np.uint32)
-    np.multiply(a[0], np.uint32(19595), out=acc)
-    acc += np.multiply(a[1], np.uint32(38470), out=tmp)
-    acc += np.multiply(a[2], np.uint32(7471), out=tmp)
-    acc += np.uint32(0x8000)
-    acc >>= np.uint32(16)
-    return int(acc.sum(dtype=np.uint64))
+    >> 16``) over a (3, H, W) uint8 sample. With ``t`` the bracket, ``t >> 16 = (t - t mod
+    2**16) / 2**16``: the sum of ``t`` comes from the three channel sums (``cv2.sumElems``,
+    exact in float64), the sum of ``t mod 2**16`` from ``t`` in uint16 arithmetic, which wraps
+    modulo 2**16 (NumPy), so no pixel needs 32 bits."""
+    cv2 = _opencv()
+    acc, tmp = _scratch("luma", (2, *a.shape[1:]), torch.int16, "cpu").numpy().view(np.uint16)
+    np.multiply(a[0], np.uint16(19595), out=acc)
+    acc += np.multiply(a[1], np.uint16(38470), out=tmp)
+    acc += np.multiply(a[2], np.uint16(7471), out=tmp)
+    acc += np.uint16(0x8000)
+    low = int(cv2.sumElems(acc)[0])
+    r, g, b = (int(cv2.sumElems(a[ch])[0]) for ch in range(3))
+    whole = 19595 * r + 38470 * g + 7471 * b + 0x8000 * a[0].size
+    return (whole - low) >> 16
 
 
 def _cv_contrast(
@@ -1534,11 +1539,18 @@ def _cv_invert(
 def _np_blend(a: np.ndarray, b: np.ndarray, factor: float, dst: np.ndarray) -> None:
     """``_blend_u8`` in NumPy: whole-number float32 ``a`` (overwritten) and ``b``
     (broadcastable), the same float32 operations in the same order (``b + f * (a - b)``,
-    clipped), truncated into uint8 ``dst``."""
+    clipped), truncated into uint8 ``dst``. With ``f`` in [0, 1] the result lies between
+    ``a`` and ``b`` (each float32 rounding is monotone and both ends are whole numbers), so
+    only an extrapolating factor is clipped (by ``cv2.threshold``, two SIMD passes)."""
+    f = np.float32(factor)
     np.subtract(a, b, out=a)
-    np.multiply(a, np.float32(factor), out=a)
+    np.multiply(a, f, out=a)
     np.add(a, b, out=a)
-    np.clip(a, 0, 255, out=a)
+    if not 0 <= f <= 1:
+        flat = a.reshape(-1, a.shape[-1])
+        cv2 = _opencv()
+        cv2.threshold(flat, 255.0, 255.0, cv2.THRESH_TRUNC, dst=flat)  # min(v, 255)
+        cv2.threshold(flat, 0.0, 0.0, cv2.THRESH_TOZERO, dst=flat)  # v if v > 0 else 0
     np.copyto(dst, a, casting="unsafe")  # a C cast: truncation, floor on 0..255
 
 
@@ -1551,27 +1563,26 @@ def _cv_sharpness(
     in_place: bool,
 ) -> None:  # fmt: skip
     """Sharpness: the SMOOTH image as ``round((S + 4 c) / 13)`` (S the 3x3 sum by
-    ``cv2.boxFilter`` in int16, c the centre; the exact quotient is never within 1/26 of a
-    half, so rounding it in float gives PIL's ``int(... + 0.5)``, see ``_sharpness_u8``), the
-    planes stacked as one image (the rows it mixes across planes are border rows, which keep
-    their pixels), then ``_np_blend``, border included (a pixel blended with itself stays)."""
+    ``cv2.boxFilter`` in float32, c the centre, ``cv2.addWeighted`` of the two and
+    ``np.rint``: every sum is a whole number, and the exact quotient is never within 1/26 of
+    a half, so rounding it in float gives PIL's ``int(... + 0.5)``, see ``_sharpness_u8``),
+    the planes stacked as one image (the rows it mixes across planes are border rows, which
+    keep their pixels), then ``_np_blend``, border included (a pixel blended with itself
+    stays)."""
     cv2 = _opencv()
     _, c, h, w = x.shape
     xn, on = x.numpy(), out.numpy()
-    box = _np_scratch("sharp_box", (c * h, w), torch.int16)
     xf = _np_scratch("np_a", (c * h, w), torch.float32)
     sf = _np_scratch("np_b", (c * h, w), torch.float32)
-    deg = _np_scratch("sharp_deg8", (c, h, w), torch.uint8)
+    xf3, sf3 = xf.reshape(c, h, w), sf.reshape(c, h, w)
     for k, i in enumerate(samples):
-        s = xn[i]
-        cv2.boxFilter(_planes(s), cv2.CV_16S, (3, 3), dst=box, normalize=False)
-        np.copyto(xf, _planes(s), casting="unsafe")
-        np.copyto(sf, box, casting="unsafe")
-        cv2.scaleAdd(xf, 4.0, sf, dst=sf)  # S + 4 c: whole numbers, exact in float32
-        cv2.convertScaleAbs(sf, dst=_planes(deg), alpha=1 / 13)
+        s = _planes(xn[i])
+        cv2.boxFilter(s, cv2.CV_32F, (3, 3), dst=sf, normalize=False)
+        np.copyto(xf, s, casting="unsafe")
+        cv2.addWeighted(sf, 1 / 13, xf, 4 / 13, 0.0, dst=sf)
+        np.rint(sf, out=sf)
         for edge in (np.s_[:, 0, :], np.s_[:, -1, :], np.s_[:, :, 0], np.s_[:, :, -1]):
-            deg[edge] = s[edge]
-        np.copyto(sf, _planes(deg), casting="unsafe")
+            sf3[edge] = xf3[edge]
         _np_blend(xf, sf, float(values[k]), _planes(on[i]))
 
 
@@ -1579,7 +1590,8 @@ def _cv_color(
     op: Op, x: torch.Tensor, out: torch.Tensor, samples: list[int], values: torch.Tensor,
     in_place: bool,
 ) -> None:  # fmt: skip
-    """Color: PIL's luma in whole-number float32 (exact, as ``_gray_f32``), ``_np_blend``."""
+    """Color: PIL's luma in float32 (exact, as ``_gray_f32``) by ``cv2.addWeighted`` and
+    ``cv2.scaleAdd``, then ``_np_blend``."""
     _, c, h, w = x.shape
     xn, on = x.numpy(), out.numpy()
     if c == 1:  # the grey of a grey image is itself: any blend of the two is too
@@ -1589,14 +1601,13 @@ def _cv_color(
         return
     xf = _np_scratch("np_a", (c, h, w), torch.float32)
     gf = _np_scratch("np_g", (h, w), torch.float32)
-    tmp = _np_scratch("np_t", (h, w), torch.float32)
+    cv2 = _opencv()
     for k, i in enumerate(samples):
         np.copyto(xf, xn[i], casting="unsafe")
-        np.multiply(xf[0], np.float32(19595), out=gf)
-        gf += np.multiply(xf[1], np.float32(38470), out=tmp)
-        gf += np.multiply(xf[2], np.float32(7471), out=tmp)
-        gf += np.float32(0x8000)
-        gf *= np.float32(1 / 65536)
+        # (19595 R + 38470 G + 0x8000) / 65536, then + 7471 B / 65536: each product and sum
+        # a multiple of 2**-16 below 256, exact in float32 however it is rounded or fused
+        cv2.addWeighted(xf[0], 19595 / 65536, xf[1], 38470 / 65536, 0.5, dst=gf)
+        cv2.scaleAdd(xf[2], 7471 / 65536, gf, dst=gf)
         np.floor(gf, out=gf)
         _np_blend(xf, gf, float(values[k]), on[i])
 
@@ -1756,16 +1767,23 @@ def apply_batch(
     # large uint8 samples on the CPU: the ops with a route of their own go one sample at a
     # time, after the rest (which may read the batch as it came: SamplePairing's partners)
     ops_c, apply_c = ops.cpu().long(), apply.cpu().bool()
-    own = apply_c & torch.tensor([r is not None for r in routes])[ops_c]
+    groups: dict[int, list[int]] = {}
+    for i, (j, on) in enumerate(zip(ops_c.tolist(), apply_c.tolist(), strict=True)):
+        if on and routes[j] is not None:
+            groups.setdefault(j, []).append(i)
+    if not groups:
+        return _apply_routes(x, ops, levels, signs, apply, rows, gen, out)
+    own = torch.zeros(len(x), dtype=torch.bool)
+    own[[i for members in groups.values() for i in members]] = True
     in_place = out is not None and out.data_ptr() == x.data_ptr()
     out = _apply_routes(x, ops, levels, signs, apply_c & ~own, rows, gen, out, leave=own)
     levels_c, signs_c = levels.cpu().double(), signs.cpu().double()
-    for j, route in enumerate(routes):
-        sel = torch.nonzero(own & (ops_c == j)).view(-1) if route is not None else None
-        if route is None or sel is None or len(sel) == 0:
-            continue
+    for j, members in groups.items():
+        sel = torch.tensor(members)
         vals = op_values(rows[j].name, levels_c[sel], signs_c[sel])
-        route(rows[j], out if in_place else x, out, sel.tolist(), vals, in_place)
+        route = routes[j]
+        assert route is not None  # groups hold only ops with a route
+        route(rows[j], out if in_place else x, out, members, vals, in_place)
     return out
 
 
