@@ -16,7 +16,10 @@ implementations take turns, round by round, and each figure is the median round.
 images per wall-second with the device synchronised around each call.
 M=9 on our 0..10 scale is kornia's and torchvision's 27 on their 0..30 scale (90% of each range).
 
-    python bench/augment_speed.py [--quick] [--device cpu|cuda]
+With ``--ops``: op by op at 224x224 instead, ours with OpenCV's kernels (``use_opencv``) and
+without, against the albumentations transform standing in for each op, microseconds per image.
+
+    python bench/augment_speed.py [--quick] [--device cpu|cuda] [--ops]
 """
 
 from __future__ import annotations

@@ -15,7 +15,10 @@ A batch is sorted once into routes, each run once for all its samples whatever o
 geometric ops as one gather (on the CPU: rectangle copies for translations and horizontal
 shears), the rest by op in uint8 / int16 integer arithmetic or float32 scratch buffers; on the
 CPU in cache-sized chunks (``CPU_CHUNK_BYTES``), and for large images one sample at a time,
-straight into the output.
+straight into the output. Large uint8 samples on the CPU (``LARGE_VALUES``) take routes of
+their own, read where they lie: geometric ops as rectangle copies or per-plane lookups, and,
+where OpenCV (``cv2``, the ``fast-cpu`` extra) imports, the point ops, statistics, SMOOTH
+filter and grey image as OpenCV kernels, exact by construction (``use_opencv`` turns them off).
 
 Magnitudes are a ``level`` in [0, 1] (AutoAugment's bin / 9; RandAugment's M / 10; TrivialAugment
 draws it), mapped over the paper's ranges so that level 0 changes nothing wherever the op has a
@@ -1440,15 +1443,25 @@ def _warp_samples(
 def _lut_samples(
     x: torch.Tensor, out: torch.Tensor, samples: list[int], tables: torch.Tensor
 ) -> None:
-    """``cv2.LUT`` of each sample in its (C, 256) or (1, 256) uint8 tables (n, ., 256)."""
+    """``cv2.LUT`` of each sample in its (C, 256) or (1, 256) uint8 tables (n, ., 256). A
+    table that is the identity (AutoContrast of a plane spanning 0..255, Equalize of a flat
+    one, a level-0 point op) is not looked up: the plane is copied, or left where it is."""
     cv2 = _opencv()
     xn, on, tn = x.numpy(), out.numpy(), tables.numpy()
+    same = x.data_ptr() == out.data_ptr()
+    identity = (tables == torch.arange(256, dtype=torch.uint8)).all(dim=2).tolist()
     for k, i in enumerate(samples):
         if tn.shape[1] == 1:
-            cv2.LUT(_planes(xn[i]), tn[k, 0], dst=_planes(on[i]))
+            if not identity[k][0]:
+                cv2.LUT(_planes(xn[i]), tn[k, 0], dst=_planes(on[i]))
+            elif not same:
+                np.copyto(on[i], xn[i])
             continue
         for ch in range(xn.shape[1]):
-            cv2.LUT(xn[i, ch], tn[k, ch], dst=on[i, ch])
+            if not identity[k][ch]:
+                cv2.LUT(xn[i, ch], tn[k, ch], dst=on[i, ch])
+            elif not same:
+                np.copyto(on[i, ch], xn[i, ch])
 
 
 def _cv_point(
@@ -1729,8 +1742,12 @@ def apply_batch(
       Cutout; int16 sums and float32 blends for Contrast, Brightness, Color, Sharpness,
       SamplePairing in scratch buffers) or the float function.
 
-    On the CPU, for uint8 images of 2**14 pixels a plane or more, table lookups and the
-    kernels that draw nothing write each sample straight into the output, one at a time.
+    On the CPU, for contiguous uint8 samples of ``LARGE_VALUES`` (2**14) pixel values or
+    more, table lookups and the kernels that draw nothing write each sample straight into the
+    output, one at a time, and the geometric ops and (with OpenCV, see ``use_opencv``)
+    AutoContrast, Equalize, Invert, Solarize, Contrast, Brightness, Color and Sharpness run
+    on each sample where it lies, after the rest (so SamplePairing's partners are the batch
+    as it came); the pixels are the same on every route.
 
     Args:
         x: (B, C, H, W) uint8 (0..255) or float (0..1), any device.
