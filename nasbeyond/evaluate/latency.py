@@ -17,6 +17,22 @@ Units and ops the table has never seen are profiled when first met (and written 
 predictor's file when it was loaded from one). Timings are interleaved in rounds over every call
 being profiled, so a burst of load from other processes spreads over many entries instead of
 inflating one.
+
+**Calibration probe.** On a shared machine the speed of one core is not constant: on the
+2-vCPU VM this was built on, the same network's batch-1 CPU time (thread CPU time, so time
+other processes hold the core is already left out) rose 1.3-1.9x for seconds at a time while
+other processes ran (a sibling thread on the core, the shared cache and memory bandwidth taken),
+and a table profiled minutes before a measurement predicted a different machine than the one
+measured. So every profiling window also times a fixed probe network (``_Probe``: 4.5 MB of
+weights, about 0.8 ms on one core here) in the same interleaved rounds, and the window's entries
+and fitted measurements are multiplied by ``reference_ms`` (the probe's time in the predictor's
+first profiling) over the probe's time in that window: every entry is in ms at one reference
+speed, whenever it was profiled. ``predict`` returns the latency at that speed (stable: what a
+search should rank by); ``predict(..., calibrate=True)`` times the probe first (20 runs, about
+16 ms, whatever the network) and multiplies by ``speed()``, the probe's time now over
+``reference_ms``: the latency the machine would measure now. A small probe (11 KB of
+weights, 0.07 ms) missed slowdowns of networks that leave the core's 2 MB L2 cache; this one
+tracks them. ``bench/latency_predictor.py`` reports both.
 """
 
 from __future__ import annotations
@@ -48,7 +64,7 @@ from nasbeyond.trial import TaskShape
 
 PREDICTOR_BACKENDS = ("torch", "cuda")  # PyTorch eager on the CPU / on the CUDA GPU
 FEATURES = ("table_ms", "calls", "constant")
-_VERSION = 2
+_VERSION = 3  # 3: entries at the calibration probe's reference speed (``reference_ms``)
 
 
 def _task(task: TaskShape | tuple[int, ...]) -> TaskShape:
@@ -128,6 +144,34 @@ def _chain_samples(
                     for i, t in enumerate(_time_chain(fns, backend)):
                         times[i].append(t)
     return out
+
+
+class _Probe(nn.Module):
+    """The calibration probe: a fixed network made of the ops NAS networks are made of, small
+    enough to time in well under a millisecond and large enough to leave the core's own
+    caches (4.5 MB of weights, mostly one 1024x1024 linear layer streamed from memory), so that
+    it slows down as networks do both when another thread shares the core and when another
+    process takes the shared cache and memory bandwidth: a 3x3 convolution, batch norm and
+    ReLU on a fixed (1, 32, 32, 32) input, a concatenation, 2x2 average pooling, a global mean
+    and three linear layers (64 -> 1024 -> 1024 -> 10); weights from a fixed seed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.conv = nn.Conv2d(32, 32, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(32)
+            self.fc = nn.Sequential(nn.Linear(64, 1024), nn.Linear(1024, 1024), nn.Linear(1024, 10))
+            self.x = torch.randn(1, 32, 32, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.cat([torch.relu(self.bn(self.conv(x))), x], dim=1)
+        return self.fc(nn.functional.avg_pool2d(y, 2).mean(dim=(2, 3)))
+
+
+def _probe_fn(device: torch.device) -> Callable[[], object]:
+    probe = _Probe().eval().to(device)
+    return functools.partial(probe, probe.x.to(device))
 
 
 def _time_chain(fns: Sequence[Callable[[], object]], backend: str) -> list[float]:
@@ -340,13 +384,17 @@ class LatencyPredictor:
     ``table_ms`` is the table's sum over the network's units and ops, each timed inside a
     chain of calls as a network runs them (timed alone, a call keeps its weights and inputs in
     cache and runs 10-35% faster); ``calls`` their number (the network's own Python between
-    calls); ``c`` the cost of entering the network.
+    calls); ``c`` the cost of entering the network. Entries, ``b`` and ``c`` are in ms at the
+    reference speed of the calibration probe (module docstring); ``predict(calibrate=True)``
+    multiplies by ``speed()``.
 
     Args:
-        table: key -> ms, as ``record`` keys the calls.
+        table: key -> ms at the reference speed, as ``record`` keys the calls.
         coef: the three coefficients above.
         backend: ``torch`` (CPU, PyTorch eager) or ``cuda`` (the CUDA GPU, CUDA events).
         runs: timed runs of each call profiled on demand (by ``features`` and ``predict``).
+        reference_ms: the probe's time (ms) at the reference speed; None: set by the first
+            profiling (it must come with a table: entries without it have no speed).
     """
 
     def __init__(
@@ -355,13 +403,19 @@ class LatencyPredictor:
         coef: list[float] | None = None,
         backend: str = "torch",
         runs: int = 40,
+        reference_ms: float | None = None,
     ) -> None:
         if backend not in PREDICTOR_BACKENDS:
             raise ConfigError(f"backend: {backend!r}; allowed: {', '.join(PREDICTOR_BACKENDS)}")
+        if reference_ms is not None and not reference_ms > 0:
+            raise ConfigError(f"reference_ms: {reference_ms!r}; must be a positive time (ms)")
+        if table and reference_ms is None:
+            raise ConfigError("reference_ms: a table needs the probe time it was profiled at")
         self.table = dict(table or {})
         self.coef = list(coef or [1.0, 0.0, 0.0])
         self.backend = backend
         self.runs = runs
+        self.reference_ms = reference_ms
         self.path: Path | None = None  # set by load(): new entries are written back there
 
     def profile(
@@ -374,9 +428,10 @@ class LatencyPredictor:
     ) -> int:
         """Time every call of ``models`` not yet in the table; returns how many entries were
         new. Each network's calls run back to back as the network runs them (``runs`` times,
-        in ``rounds`` interleaved over the networks, so a burst of load from another process
-        spreads over many entries); an entry is the 10th percentile of its call's times (CPU)
-        or their median (CUDA), pooled over every network that makes the call.
+        in ``rounds`` interleaved over the networks and the calibration probe, so a burst of
+        load from another process spreads over many entries); every time is divided by its
+        round's probe speed, and an entry is the 10th percentile of its call's times (CPU) or
+        their median (CUDA), pooled over every network that makes the call.
 
         Raises:
             ConfigError: the ``cuda`` backend without a CUDA GPU.
@@ -412,16 +467,22 @@ class LatencyPredictor:
                     on = any(t.device != device for t in m.parameters())
                     net = copy.deepcopy(m).eval().to(device) if on else m
                     chain.append(functools.partial(net, example_input(task, device)))
-            samples = _chain_samples(fns, self.backend, runs, warmup, rounds)
+            *samples, (probe,) = _chain_samples(
+                [*fns, [_probe_fn(device)]], self.backend, runs, warmup, rounds
+            )
+        probe_ms = _stat(probe, self.backend)  # the probe, timed in the same rounds
+        if self.reference_ms is None:  # the first profiling sets the reference speed
+            self.reference_ms = probe_ms
+        scale = self.reference_ms / probe_ms  # ms now -> ms at the reference speed
         pooled: dict[str, list[float]] = {c.key: [] for calls in chains for c in calls}
         measured = []
         for calls, times in zip(chains, samples, strict=True):
             for c, t in zip(calls, times, strict=False):  # with whole, one more: the net
                 pooled[c.key] += t
             if whole:
-                measured.append(_stat(times[-1], self.backend))
+                measured.append(_stat(times[-1], self.backend) * scale)
         for key in new:
-            self.table[key] = _stat(pooled[key], self.backend)
+            self.table[key] = _stat(pooled[key], self.backend) * scale
         return len(new), measured
 
     def features(self, model: nn.Module, task: TaskShape | tuple[int, ...]) -> list[float]:
@@ -464,15 +525,38 @@ class LatencyPredictor:
         self.coef = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)[0].tolist()
         return y.tolist()
 
-    def predict(self, model: nn.Module, task: TaskShape | tuple[int, ...]) -> float:
-        """Predicted batch-1 latency of ``model`` (ms) on this predictor's backend."""
-        return float(np.dot(self.coef, self.features(model, task)))
+    def predict(
+        self, model: nn.Module, task: TaskShape | tuple[int, ...], calibrate: bool = False
+    ) -> float:
+        """Predicted batch-1 latency of ``model`` (ms) on this predictor's backend: at the
+        reference speed, or with ``calibrate`` at the speed the probe measures now (the
+        prediction times ``speed()``; costs 20 runs of the probe, about 16 ms here)."""
+        speed = self.speed() if calibrate else 1.0  # before any profiling the calls need
+        return speed * float(np.dot(self.coef, self.features(model, task)))
+
+    def speed(self, runs: int = 20) -> float:
+        """How slow the machine runs now against the reference: the calibration probe's time
+        now (10th percentile (CPU) or median (CUDA) of ``runs`` runs back to back, as
+        profiling times it) over ``reference_ms``; 1.0 before any profiling.
+
+        Raises:
+            ConfigError: the ``cuda`` backend without a CUDA GPU.
+        """
+        if self.reference_ms is None:
+            return 1.0
+        ((probe,),) = _chain_samples([[_probe_fn(_device(self.backend))]], self.backend, runs, 3, 5)
+        return _stat(probe, self.backend) / self.reference_ms
 
     def save(self, path: str | Path) -> Path:
         """Write the predictor as JSON (atomically); returns the path."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        data = {"version": _VERSION, "backend": self.backend, "coef": self.coef}
+        data = {
+            "version": _VERSION,
+            "backend": self.backend,
+            "coef": self.coef,
+            "reference_ms": self.reference_ms,
+        }
         _atomic_write(p, json.dumps({**data, "table": self.table}))
         return p
 
@@ -499,8 +583,12 @@ class LatencyPredictor:
         try:
             d = json.loads(Path(path).read_text())
             if d.get("version") != _VERSION or len(d["coef"]) != len(FEATURES):
-                raise ValueError("made by an older nasbeyond; run `nasbeyond latency profile`")
-            lp = cls(d["table"], d["coef"], d.get("backend", "torch"))
+                raise ValueError(
+                    "made by an older nasbeyond (no calibration probe); profile again with "
+                    "`nasbeyond latency profile`"
+                )
+            ref = d["reference_ms"]
+            lp = cls(d["table"], d["coef"], d.get("backend", "torch"), reference_ms=ref)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError) as e:
             raise StoreError(f"latency_predictor: cannot read {path} ({e})") from None
         lp.path = Path(path)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from nasbeyond.evaluate import latency
 from nasbeyond.evaluate.latency import (
     FEATURES,
     LatencyPredictor,
@@ -69,6 +70,11 @@ def test_predictor_fit_is_exact_on_model_shaped_data_and_survives_a_round_trip(t
     (tmp_path / "old.json").write_text(json.dumps(old))
     with pytest.raises(StoreError, match="older nasbeyond"):
         LatencyPredictor.load(tmp_path / "old.json")
+    # A file of the predictor before the calibration probe: entries at an unknown speed.
+    v2 = {"version": 2, "backend": "torch", "coef": [1.0, 0.0, 0.0], "table": {"k": 0.1}}
+    (tmp_path / "v2.json").write_text(json.dumps(v2))
+    with pytest.raises(StoreError, match="no calibration probe.*nasbeyond latency profile"):
+        LatencyPredictor.load(tmp_path / "v2.json")
 
 
 def test_macro_cnn_skip_concatenation_and_pooling_are_table_entries():
@@ -195,3 +201,64 @@ def test_profile_and_predict_from_the_cli_then_search_with_predicted_latency(tmp
     assert trials and all(t.metrics["latency_source"] == "predicted" for t in trials)
     assert main(["latency", "profile", "--input-shape", "3,x"]) == 2
     assert main(["latency", "profile", "--space", "transformer", "--vocab-size", "-1"]) == 2
+
+
+def _fake_chain_samples(probe_ms, call_ms=1.0, net_ms=None):
+    """``_chain_samples`` with fixed times: the probe (a one-call chain) ``probe_ms``, every
+    other call ``call_ms``, and with ``net_ms`` the last call of each network chain (the net)."""
+
+    def fake(chains, backend, runs, warmup, rounds):
+        out = []
+        for fns in chains:
+            if len(fns) == 1 and isinstance(getattr(fns[0], "func", None), latency._Probe):
+                out.append([[probe_ms] * runs])
+                continue
+            times = [[call_ms] * runs for _ in fns]
+            if net_ms is not None:
+                times[-1] = [net_ms] * runs
+            out.append(times)
+        return out
+
+    return fake
+
+
+def test_entries_and_fit_measurements_are_put_at_the_probes_reference_speed(monkeypatch):
+    # Synthetic timings (no clock read): a window in which the probe runs 2x slower than its
+    # reference yields entries and measurements halved; the first profiling sets the reference.
+    space, task = MLPSpace(max_layers=2), MNIST
+    models = _models(space, task, 4)
+    monkeypatch.setattr(latency, "_chain_samples", _fake_chain_samples(probe_ms=0.5))
+    lp = LatencyPredictor()
+    assert lp.speed() == 1.0 and lp.reference_ms is None  # nothing profiled: no speed yet
+    lp.profile(models[0], task, **FAST)
+    assert lp.reference_ms == pytest.approx(0.5)
+    assert lp.table and all(v == pytest.approx(1.0) for v in lp.table.values())
+    monkeypatch.setattr(latency, "_chain_samples", _fake_chain_samples(probe_ms=1.0, net_ms=3.0))
+    assert lp.speed() == pytest.approx(2.0)
+    known = dict(lp.table)
+    measured = lp.fit(models, task, runs=2)  # every net measured at 3 ms while 2x slow
+    assert measured == pytest.approx([1.5] * 4)
+    assert {k: v for k, v in lp.table.items() if k in known} == known  # kept, not re-timed
+    assert all(v == pytest.approx(0.5) for k, v in lp.table.items() if k not in known)
+    monkeypatch.setattr(lp, "speed", lambda: 3.0)
+    assert lp.predict(models[1], task, calibrate=True) == pytest.approx(
+        3.0 * lp.predict(models[1], task)
+    )
+
+
+def test_calibration_probe_is_fixed_and_its_reference_is_saved(tmp_path):
+    state = torch.random.get_rng_state()
+    a, b = latency._Probe(), latency._Probe()
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global RNG untouched
+    assert torch.equal(a.x, b.x) and all(
+        torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True)
+    )
+    assert sum(p.numel() for p in a.parameters()) * 4 > 4_000_000  # leaves a core's L2
+    assert tuple(latency._probe_fn(torch.device("cpu"))().shape) == (1, 10)
+    lp = LatencyPredictor({"k": 0.2}, [1.0, 0.0, 0.0], reference_ms=0.8)
+    again = LatencyPredictor.load(lp.save(tmp_path / "lp.json"))
+    assert again.reference_ms == 0.8 and again.table == {"k": 0.2}
+    with pytest.raises(ConfigError, match="reference_ms: a table needs the probe time"):
+        LatencyPredictor({"k": 0.2})
+    with pytest.raises(ConfigError, match="reference_ms: -1.0; must be a positive time"):
+        LatencyPredictor(reference_ms=-1.0)
