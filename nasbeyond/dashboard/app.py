@@ -11,6 +11,7 @@ trial id; both integers, so no request can name a file):
     GET /api/runs/RUN/trials?offset&limit&sort&order&status   one page of the trials table
     GET /api/runs/RUN/scatter?x=cost_s|params|macs|latency_ms&points=N
     GET /api/runs/RUN/importance            per-decision importance for the reward
+    GET /api/runs/RUN/parallel?lines=N      decisions against reward, the best N ok trials
     GET /api/runs/RUN/trials/TRIAL          one trial: arch, metrics, error, log lines
     GET /api/runs/RUN/trials/TRIAL/arch.svg its arch drawn (``nasbeyond.report.draw``)
     GET /api/compare?points=N               every run's best-so-far curve
@@ -25,7 +26,7 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from nasbeyond.dashboard.runs import RunSource
+from nasbeyond.dashboard.runs import PARALLEL_LINES, RunSource
 from nasbeyond.extras import require
 
 POLL_MS = 2000  # how often the page asks whether a run changed
@@ -34,8 +35,12 @@ _STATIC = {  # the only files served: a fixed table, never a path from the reque
     "app.css": "text/css",
     "plotly.min.js": "application/javascript",
 }
+# 'unsafe-eval': Plotly's parcoords (the parallel coordinates) draws with regl, which compiles
+# its WebGL commands with Function() (plotly.js issue 897; only Plotly's npm-only strict bundle
+# avoids it). No page script, inline script or other origin is allowed; the page never passes
+# store text to eval.
 _CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
@@ -165,6 +170,10 @@ def make_app(runs: list[RunSource], allowed_hosts: list[str] | None = None) -> A
     @app.get("/api/runs/{run}/importance")
     def importance(run: int) -> Any:
         return run_of(run).importance()
+
+    @app.get("/api/runs/{run}/parallel")
+    def parallel(run: int, lines: Annotated[int, Query(ge=2, le=5000)] = PARALLEL_LINES) -> Any:
+        return run_of(run).parallel(lines)
 
     @app.get("/api/runs/{run}/trials/{trial}")
     def trial(run: int, trial: int) -> Any:

@@ -11,6 +11,7 @@ trials costs the browser what a run of 500 does.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,8 @@ DB_NAME = "nasbeyond.db"  # nasbeyond.run.store.DB_NAME; importing nasbeyond.run
 SORTS = ("id", "reward", "cost_s", "params", "macs", "status")  # the trials table's sort keys
 SCATTER_X = ("cost_s", "params", "macs", "latency_ms")  # reward against one of these
 STATUSES = ("ok", "failed", "pruned", "running")
+PARALLEL_LINES = 2000  # parallel coordinates: the best this many ok trials by reward
+PARALLEL_AXES = 30  # parallel coordinates: at most this many decision axes
 _SORT_SQL = {
     "id": "id",
     "reward": "reward",
@@ -312,6 +315,87 @@ class RunSource:
         self._importance = (version, now, out)
         return {**out, "stale": False}
 
+    def parallel(self, lines: int = PARALLEL_LINES) -> dict[str, Any]:
+        """The run's decisions against reward, for a parallel-coordinates chart (as
+        optuna-dashboard and NNI draw hyperparameters).
+
+        The ``lines`` ok trials of highest reward (cut in SQL: a 10,000-trial run sends at most
+        ``lines`` rows), in ascending reward order so the best are drawn last, on top. Archs
+        are flattened as the report does (``nasbeyond.report.runinfo.decision_table``:
+        ``"edges.0"``, ``"layers.2.kernel"``, ``"(absent)"`` where an arch lacks a decision);
+        one axis per decision whose value varies among those trials, in the arch's order, or
+        the ``PARALLEL_AXES`` most important (``importance``) when more vary; then one axis per
+        ``--objectives`` metric other than reward that every shown trial reports; reward last.
+
+        Returns:
+            ``dimensions``: list of {``label``, ``kind`` (decision, objective or reward),
+            ``values`` (floats, one per trial), ``labels``}; a decision with a non-numeric
+            value has ``values`` as codes 0..k-1 into ``labels``, its k distinct values as
+            text sorted (``runinfo.encode_column``); ``labels`` is None for numbers.
+            ``trial``: the trials' ids, in line order. ``total``: ok trials in the run;
+            ``shown``: trials drawn; ``lines``: the cap; ``varying``: decisions that vary;
+            ``notes``: sentences on what was left out.
+        """
+        from nasbeyond.report.runinfo import decision_table, encode_column, trial_metrics
+        from nasbeyond.trial import Trial
+
+        with self.connect() as con:
+            total = con.execute(
+                "SELECT COUNT(*) FROM trials WHERE status = 'ok' AND reward IS NOT NULL"
+            ).fetchone()[0]
+            rows = con.execute(
+                "SELECT id, arch, reward, metrics, cost_s FROM trials "
+                "WHERE status = 'ok' AND reward IS NOT NULL ORDER BY reward DESC, id LIMIT ?",
+                (lines,),
+            ).fetchall()
+            saved = con.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        rows.reverse()
+        trials = [
+            Trial(r[0], json.loads(r[1]), "ok", r[2], json.loads(r[3] or "{}"), r[4] or 0.0)
+            for r in rows
+        ]
+        names, table = decision_table(trials)
+        encoded = [encode_column([row[j] for row in table]) for j in range(len(names))]
+        varying = [j for j, (vals, _) in enumerate(encoded) if len(set(vals)) > 1]
+        notes: list[str] = []
+        shown = varying
+        if len(varying) > PARALLEL_AXES:
+            rank = {n: i for i, n in enumerate(self.importance()["names"])}
+            shown = sorted(varying, key=lambda j: (rank.get(names[j], len(rank)), j))
+            shown = shown[:PARALLEL_AXES]
+            notes.append(
+                f"{PARALLEL_AXES} of the {len(varying)} decisions that vary are drawn: the most "
+                "important for the reward (random forest)"
+            )
+        dims: list[dict[str, Any]] = [
+            {"label": names[j], "kind": "decision", "values": encoded[j][0],
+             "labels": encoded[j][1]}
+            for j in shown
+        ]  # fmt: skip
+        cfg = json.loads(saved[0]) if saved else {}
+        for metric, direction in _objectives(cfg.get("objectives")):
+            values = [trial_metrics(t).get(metric) for t in trials]
+            if all(_finite(v) for v in values):
+                floats = [float(v) for v in values if v is not None]
+                dims.append(
+                    {"label": f"{metric} ({direction})", "kind": "objective", "values": floats,
+                     "labels": None}
+                )  # fmt: skip
+            else:
+                notes.append(f"objective {metric}: not reported by every trial drawn, no axis")
+        if dims:  # nothing to draw against the reward when no decision varies
+            rewards = [float(t.reward or 0.0) for t in trials]
+            dims.append({"label": "reward", "kind": "reward", "values": rewards, "labels": None})
+        return {
+            "dimensions": dims,
+            "trial": [t.id for t in trials],
+            "total": total,
+            "shown": len(trials),
+            "lines": lines,
+            "varying": len(varying),
+            "notes": notes,
+        }
+
     def _row(self, r: Sequence[Any], full: bool) -> dict[str, Any]:
         arch, metrics = json.loads(r[1]), json.loads(r[4])
         out = {
@@ -356,6 +440,24 @@ def _minmax_decimate(rows: list[tuple[int, float]], points: int) -> tuple[list[i
         lo, hi = min(chunk, key=lambda r: r[1]), max(chunk, key=lambda r: r[1])
         kept.extend(sorted({lo, hi}))
     return [r[0] for r in kept], [r[1] for r in kept]
+
+
+def _objectives(spec: Any) -> list[tuple[str, str]]:
+    """(metric, "max" or "min") of a saved ``--objectives`` other than the reward itself;
+    [] when unset or unreadable (the run was validated when saved)."""
+    from nasbeyond.evaluate.pareto import parse_objectives
+
+    if not spec:
+        return []
+    try:
+        objs = parse_objectives(spec)
+    except (ConfigError, TypeError, AttributeError):
+        return []
+    return [(o.metric, "max" if o.maximize else "min") for o in objs if o.metric != "reward"]
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def open_runs(paths: Sequence[str | Path]) -> list[RunSource]:

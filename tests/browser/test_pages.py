@@ -23,6 +23,7 @@ pytest.importorskip("playwright.sync_api")
 pytest.importorskip("fastapi")
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from nasbeyond.arch import arch_key, canonical_json  # noqa: E402
 from nasbeyond.config import RunConfig  # noqa: E402
 from nasbeyond.run import Experiment  # noqa: E402
 from nasbeyond.run.store import SQLiteStore  # noqa: E402
@@ -72,6 +73,11 @@ def runs(tmp_path_factory):
     Experiment(config).run()
     big = big_run(root / "big", n=9_999)
     store = SQLiteStore(big, create=False)  # trial 10,000: text that would run if put as HTML
+    odd = {"edges": [HOSTILE, *["none"] * 5]}  # trial 1, ok and best: an option label too
+    store._db.execute(
+        "UPDATE trials SET arch = ?, arch_key = ?, reward = 1.0 WHERE id = 1",
+        (canonical_json(odd), arch_key(odd)),
+    )
     tid = store.start_trial({"edges": [HOSTILE] * 6}, None, dict)
     store.finish_trial(tid, Result.failed(f"Traceback\nValueError: {HOSTILE}"), dict)
     store.close()
@@ -193,6 +199,25 @@ def test_store_text_is_shown_as_text(page, dashboard):
     assert HOSTILE in pg.inner_text("#trial-error") and HOSTILE in pg.inner_text("#trial-arch")
     assert pg.evaluate("window.pwned") is None and pg.locator("#view img[src='x']").count() == 0
     assert errors == []  # the arch no space accepts is shown as JSON, not drawn
+
+
+def test_parallel_coordinates_of_the_decisions(page, dashboard):
+    pg, errors = page
+    pg.goto(dashboard + "#/run/1")
+    titles = "#parallel-chart .axis-title"
+    drawn = f"() => document.querySelectorAll('{titles}').length === 7"
+    pg.wait_for_function(drawn, timeout=60_000)
+    names = pg.eval_on_selector_all(titles, "els => els.map(e => e.textContent)")
+    assert names == [f"edges.{i}" for i in range(6)] + ["reward"]
+    ticks = pg.eval_on_selector_all(
+        "#parallel-chart .y-axis .tick text", "els => els.map(e => e.textContent)"
+    )
+    assert "nor_conv_3x3" in ticks and HOSTILE in ticks  # option labels, the store's as text
+    assert pg.evaluate("window.pwned") is None and pg.locator("#view img[src='x']").count() == 0
+    assert pg.locator("#parallel-chart .no-webgl").count() == 0  # WebGL drew (CSP allows regl)
+    assert "the best 2,000 of 9,800 ok trials" in pg.inner_text("#parallel-note")
+    assert not_blank(pg.locator("#parallel-chart").screenshot())
+    assert errors == []
 
 
 def test_report_opens_offline_with_its_charts(page, runs):

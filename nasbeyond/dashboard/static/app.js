@@ -1,6 +1,7 @@
 // nasbeyond dashboard: one page, three views chosen by the URL's hash
 //   #/                      every run: summaries and their best-so-far curves overlaid
-//   #/run/N                 one run: curves, reward against cost, the trials table
+//   #/run/N                 one run: curves, reward against cost, importance, parallel
+//                           coordinates of the decisions, the trials table
 //   #/run/N/trial/T         one trial: arch drawing, metrics, error, log lines
 // The page polls the JSON API (a run's `version` changes when a trial starts or finishes) and
 // redraws only what changed. Text from the store is set with textContent, never as HTML.
@@ -8,6 +9,7 @@
 
 const POLL_MS = Number(document.body.dataset.pollMs) || 2000;
 const PAGE = 50;
+const PARALLEL_LINES = 2000;  // parallel coordinates: the best this many ok trials by reward
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"];
 const state = { route: null, versions: {}, sort: "id", order: "desc", status: "", offset: 0,
                 curveX: "trial", scatterX: "cost_s", timer: null };
@@ -125,11 +127,14 @@ async function runView(run) {
     xControl("scatterX", [["cost_s", "cost (s)"], ["params", "parameters"], ["macs", "MACs"],
                           ["latency_ms", "latency (ms)"]], () => drawScatter(run, scatter))));
   const importance = el("div", { class: "chart wide", id: "importance-chart" });
-  view.append(el("div", { class: "charts" }, curve, scatter, importance));
+  const parallel = el("div", { class: "chart wide", id: "parallel-chart" });
+  view.append(el("div", { class: "charts" }, curve, scatter, importance, parallel),
+              el("p", { class: "muted", id: "parallel-note" }));
   view.append(el("h2", { text: "Trials" }), el("div", { id: "table" }));
   swap(view);
   await Promise.all([drawCurve(run, curve), drawScatter(run, scatter), drawTable(run),
                      drawImportance(run, importance)]);
+  await drawParallel(run, parallel);  // WebGL: last, so the rest shows first
   state.versions = { [run]: s.version };
 }
 
@@ -138,6 +143,7 @@ async function refreshRun(run, s) {
   await Promise.all([drawCurve(run, document.getElementById("best-chart")),
                      drawScatter(run, document.getElementById("scatter-chart")), drawTable(run),
                      drawImportance(run, document.getElementById("importance-chart"))]);
+  await drawParallel(run, document.getElementById("parallel-chart"));
 }
 
 async function drawCurve(run, node) {
@@ -188,6 +194,52 @@ async function drawImportance(run, node) {
                                   xref: "paper", yref: "paper", x: 0.5, y: 0.5 }];
   await plot(node, [{ type: "bar", orientation: "h", x: values, y: names, marker: { color: "#4c78a8" },
                       hovertemplate: "%{y}: %{x:.3f}<extra></extra>" }], layout);
+}
+
+// Plotly reads a few HTML-like tags (<b>, <br>, <a href>) and entities in axis titles; store
+// text is escaped so it is shown as typed, never as markup.
+const plotlyText = (v) => String(v).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+async function drawParallel(run, node) {
+  const d = await api(`/api/runs/${run}/parallel?lines=${PARALLEL_LINES}`);
+  const n = (v) => v.toLocaleString("en-US");
+  const shown = d.shown < d.total ? `the best ${n(d.shown)} of ${n(d.total)} ok trials by reward`
+                                  : `${n(d.shown)} ok trial${d.shown === 1 ? "" : "s"}`;
+  node.dataset.axes = d.dimensions.length;
+  node.dataset.lines = d.shown;
+  const note = document.getElementById("parallel-note");
+  if (note) note.textContent = [`Lines: ${shown}, coloured by reward; drag along an axis to filter, drag a title to reorder.`,
+                                ...d.notes.map((s) => `${s}.`)].join(" ");
+  const layout = { title: { text: `decisions against reward (${shown})` }, height: 440,
+                   margin: { l: 80, r: 80, t: 100, b: 30 } };
+  if (!d.dimensions.length) {
+    layout.annotations = [{ text: "needs ok trials whose decisions differ", showarrow: false,
+                            xref: "paper", yref: "paper", x: 0.5, y: 0.5 }];
+    layout.xaxis = layout.yaxis = { visible: false };
+    await plot(node, [], layout);
+    return;
+  }
+  // keep the user's brushes across a redraw (Plotly writes them into node.data)
+  const before = {};
+  for (const dim of (node.data && node.data[0] && node.data[0].dimensions) || []) {
+    before[dim.label] = { range: dim.constraintrange, ticks: JSON.stringify(dim.ticktext || null) };
+  }
+  const dimensions = d.dimensions.map((c) => {
+    const dim = { label: plotlyText(c.label), values: c.values };
+    if (c.labels) {
+      dim.tickvals = c.labels.map((_, i) => i);
+      dim.ticktext = c.labels;  // tick texts are drawn as plain text (titles are not)
+      dim.range = [0, Math.max(c.labels.length - 1, 1)];
+    }
+    const old = before[dim.label];
+    if (old && old.range && old.ticks === JSON.stringify(dim.ticktext || null)) dim.constraintrange = old.range;
+    return dim;
+  });
+  const reward = d.dimensions[d.dimensions.length - 1].values;
+  await plot(node, [{ type: "parcoords", dimensions,
+    line: { color: reward, colorscale: "Viridis", showscale: true, cmin: Math.min(...reward), cmax: Math.max(...reward),
+            colorbar: { title: { text: "reward" }, thickness: 14 } },
+    labelangle: d.dimensions.length > 10 ? -20 : 0, labelside: "top" }], layout);
 }
 
 async function drawTable(run) {
