@@ -4,6 +4,8 @@ CIFAR-10 AutoAugment policy, at 32x32 (batch 1024) and 224x224 (batch 128), in o
   ours            nasbeyond's batched tensor path on uint8: a different op and magnitude per
                   sample (per-sample randomness)
   ours-pil        nasbeyond's PIL path, one image at a time (CPU only; the same pixels as ours)
+  ours-torch      ours without OpenCV's kernels (``use_opencv(False)``; CPU, where OpenCV
+                  imports and the images are large enough for the two routes to differ)
   kornia          kornia.augmentation.auto on the same batch as float 0..1 (its input; the
                   conversion is not timed): ONE op drawn for the whole batch
   torchvision     torchvision.transforms.v2 on the uint8 batch, one op for the whole batch
@@ -213,8 +215,11 @@ def augment_table(
         left out), and the ratios ``ours/<peer>``. On the CPU "per second" is per CPU-second
         of this process (see the module docstring), on CUDA per wall-second.
     """
+    from nasbeyond.augment import ops as O
+
     dev = torch.device(device)
     peers = _peers(dev)
+    cv = O.opencv_active()
     for why in peers.values():
         if isinstance(why, str):
             print(why)
@@ -231,6 +236,16 @@ def augment_table(
                 else AutoAugment("cifar10", seed=seed)
             )
             calls: dict[str, Callable[[], Any]] = {"ours": lambda o=ours, x=x: o(x)}
+            if dev.type == "cpu" and cv and x[0].numel() >= O.LARGE_VALUES:
+                # the same without OpenCV's kernels (where the two routes differ)
+                def plain(o: Any = ours, x: torch.Tensor = x) -> Any:
+                    O.use_opencv(False)
+                    try:
+                        return o(x)
+                    finally:
+                        O.use_opencv(True)
+
+                calls["ours-torch"] = plain
             if dev.type == "cpu":  # our PIL path, one image at a time, for comparison
                 pils = [Image.fromarray(a) for a in arrays]
                 calls["ours-pil"] = lambda o=ours, ps=pils: [o(p) for p in ps]
@@ -252,10 +267,15 @@ def augment_table(
                 "batch": batch,
                 "ours": round(got["ours"]),
                 "ours-pil": round(got["ours-pil"]) if "ours-pil" in got else None,
+                "ours-torch": round(got["ours-torch"]) if "ours-torch" in got else None,
             }
             row.update({p: (round(got[p]) if p in got else None) for p in PEERS})
             row.update(
                 {f"ours/{p}": (round(got["ours"] / got[p], 2) if p in got else None) for p in PEERS}
+            )
+            alb = got.get("albumentations")
+            row["ours-torch/albumentations"] = (
+                round(got["ours-torch"] / alb, 2) if alb and "ours-torch" in got else None
             )
             rows.append(row)
     return rows
