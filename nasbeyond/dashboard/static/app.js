@@ -211,7 +211,7 @@ async function drawParallel(run, node) {
   if (note) note.textContent = [`Lines: ${shown}, coloured by reward; drag along an axis to filter, drag a title to reorder.`,
                                 ...d.notes.map((s) => `${s}.`)].join(" ");
   const layout = { title: { text: `decisions against reward (${shown})` }, height: 440,
-                   margin: { l: 80, r: 80, t: 100, b: 30 } };
+                   margin: { l: 80, r: 130, t: 100, b: 30 } };
   if (!d.dimensions.length) {
     layout.annotations = [{ text: "needs ok trials whose decisions differ", showarrow: false,
                             xref: "paper", yref: "paper", x: 0.5, y: 0.5 }];
@@ -238,7 +238,7 @@ async function drawParallel(run, node) {
   const reward = d.dimensions[d.dimensions.length - 1].values;
   await plot(node, [{ type: "parcoords", dimensions,
     line: { color: reward, colorscale: "Viridis", showscale: true, cmin: Math.min(...reward), cmax: Math.max(...reward),
-            colorbar: { title: { text: "reward" }, thickness: 14 } },
+            colorbar: { title: { text: "reward" }, thickness: 14, x: 1.07 } },
     labelangle: d.dimensions.length > 10 ? -20 : 0, labelside: "top" }], layout);
 }
 
