@@ -276,12 +276,13 @@ ROUTES = [
     "/api/runs/{a}/curve",
     "/api/runs/{a}/trials",
     "/api/runs/{a}/scatter",
+    "/api/runs/{a}/parallel",
     "/api/runs/{a}/trials/{b}",
     "/api/runs/{a}/trials/{b}/arch.svg",
     "/static/{a}",
     "/api/compare",
 ]
-PARAMS = ["points", "offset", "limit", "sort", "order", "status", "x"]
+PARAMS = ["points", "offset", "limit", "sort", "order", "status", "x", "lines"]
 
 
 @settings(max_examples=100, deadline=None)

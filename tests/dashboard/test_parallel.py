@@ -135,3 +135,12 @@ def test_reading_never_writes(runs, client):
     body = client.get("/api/runs/0/parallel").content
     assert json.loads(body)["shown"] == 5
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_page_scripts_stay_own_origin_only(client):
+    """Plotly's parcoords needs eval (regl compiles its draw calls); nothing else is allowed:
+    no inline script, no other origin."""
+    csp = client.get("/").headers["content-security-policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in csp.split("; ")}
+    assert directives["script-src"] == ["'self'", "'unsafe-eval'"]
+    assert directives["default-src"] == ["'none'"] and directives["base-uri"] == ["'none'"]
