@@ -410,7 +410,9 @@ def _latency_predict(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(1)  # as profiled
     before = len(predictor.table)
-    print(f"predicted {predictor.predict(model, task):.4f} ms ({predictor.backend})")
+    speed, ms = predictor.speed(), predictor.predict(model, task)
+    print(f"predicted {ms:.4f} ms ({predictor.backend}, at the profile's reference speed)")
+    print(f"  now     {ms * speed:.4f} ms (the calibration probe runs {speed:.2f}x its reference)")
     if len(predictor.table) > before:
         print(f"  {len(predictor.table) - before} new units and ops profiled", file=sys.stderr)
     if args.measure:

@@ -189,6 +189,7 @@ def test_profile_and_predict_from_the_cli_then_search_with_predicted_latency(tmp
     assert main([*predict, "--arch", arch, "--predictor", path, "--measure"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("predicted ") and "measured " in out
+    assert "x its reference" in out.splitlines()[1]  # the calibrated prediction beside it
     assert main([*predict, "--arch", arch, "--predictor", str(tmp_path / "none.json")]) == 2
     assert "is not a file; make one with `nasbeyond latency profile" in capsys.readouterr().err
     mlp = ["latency", "profile", "--space", "mlp", "--input-shape", "1,8,8", "--archs", "6"]
