@@ -66,9 +66,9 @@ def main() -> None:
             page.goto(f"{url}#/run/0")
             page.wait_for_selector("#importance-chart .main-svg")
             page.wait_for_selector("tr.trial-row")
+            page.set_viewport_size({"width": 1280, "height": 1340})  # parallel coordinates seen
             page.wait_for_selector("#parallel-chart .axis-title", timeout=120_000)
             page.wait_for_timeout(500)
-            page.set_viewport_size({"width": 1280, "height": 1340})
             save(page.screenshot(), out / "dashboard-run.png")
             page.set_viewport_size({"width": 1280, "height": 860})
             page.goto(f"{url}#/run/{last}/trial/{best}")

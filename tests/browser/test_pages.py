@@ -204,11 +204,15 @@ def test_store_text_is_shown_as_text(page, dashboard):
 def test_parallel_coordinates_of_the_decisions(page, dashboard):
     pg, errors = page
     pg.goto(dashboard + "#/run/1")
+    pg.wait_for_selector("#parallel-chart")
+    assert pg.locator("#parallel-chart .axis-title").count() == 0  # drawn when seen
+    pg.locator("#parallel-chart").scroll_into_view_if_needed()
     titles = "#parallel-chart .axis-title"
     drawn = f"() => document.querySelectorAll('{titles}').length === 7"
     pg.wait_for_function(drawn, timeout=60_000)
     names = pg.eval_on_selector_all(titles, "els => els.map(e => e.textContent)")
     assert names == [f"edges.{i}" for i in range(6)] + ["reward"]
+    assert pg.get_attribute("#parallel-chart", "data-lines") == "2000"
     ticks = pg.eval_on_selector_all(
         "#parallel-chart .y-axis .tick text", "els => els.map(e => e.textContent)"
     )

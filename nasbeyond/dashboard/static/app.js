@@ -134,7 +134,7 @@ async function runView(run) {
   swap(view);
   await Promise.all([drawCurve(run, curve), drawScatter(run, scatter), drawTable(run),
                      drawImportance(run, importance)]);
-  await drawParallel(run, parallel);  // WebGL: last, so the rest shows first
+  drawWhenSeen(run, parallel);
   state.versions = { [run]: s.version };
 }
 
@@ -143,7 +143,7 @@ async function refreshRun(run, s) {
   await Promise.all([drawCurve(run, document.getElementById("best-chart")),
                      drawScatter(run, document.getElementById("scatter-chart")), drawTable(run),
                      drawImportance(run, document.getElementById("importance-chart"))]);
-  await drawParallel(run, document.getElementById("parallel-chart"));
+  drawWhenSeen(run, document.getElementById("parallel-chart"));
 }
 
 async function drawCurve(run, node) {
@@ -200,12 +200,37 @@ async function drawImportance(run, node) {
 // text is escaped so it is shown as typed, never as markup.
 const plotlyText = (v) => String(v).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
+// The parallel coordinates are WebGL, slow where the browser draws it in software: they are
+// drawn (and redrawn after a new trial) only while at least 30% of the chart is on screen.
+function drawWhenSeen(run, node) {
+  node.pendingRun = run;
+  if (!node.observer) {
+    node.observer = new IntersectionObserver((entries) => {
+      node.seen = entries[entries.length - 1].isIntersecting;
+      if (!node.isConnected) node.observer.disconnect();  // the view was left
+      flushParallel(node);
+    }, { threshold: 0.3 });
+    node.observer.observe(node);
+  }
+  flushParallel(node);
+}
+
+function flushParallel(node) {
+  if (!node.seen || node.drawing || node.pendingRun === undefined || !node.isConnected) return;
+  const run = node.pendingRun;
+  node.pendingRun = undefined;
+  node.drawing = true;
+  drawParallel(run, node)
+    .catch((err) => { const note = document.getElementById("parallel-note");
+                      if (note) note.textContent = `parallel coordinates: ${err.message || err}`; })
+    .finally(() => { node.drawing = false; flushParallel(node); });
+}
+
 async function drawParallel(run, node) {
   const d = await api(`/api/runs/${run}/parallel?lines=${PARALLEL_LINES}`);
   const n = (v) => v.toLocaleString("en-US");
   const shown = d.shown < d.total ? `the best ${n(d.shown)} of ${n(d.total)} ok trials by reward`
                                   : `${n(d.shown)} ok trial${d.shown === 1 ? "" : "s"}`;
-  node.dataset.axes = d.dimensions.length;
   node.dataset.lines = d.shown;
   const note = document.getElementById("parallel-note");
   if (note) note.textContent = [`Lines: ${shown}, coloured by reward; drag along an axis to filter, drag a title to reorder.`,
