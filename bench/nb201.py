@@ -6,8 +6,8 @@ Search signal: the 12-epoch CIFAR-10 validation accuracy; budget: 12,000 simulat
 Our strategies run through ``nasbeyond.run.run`` (the one loop) with a ``MemoryStore``
 (benchmark mode); Optuna's TPE and random samplers go through the same lookup as a peer.
 
-    python bench/nb201.py [--runs 500] [--quick] [--methods a,b]   # --quick: 100 runs, saved
-                                                                     # as nb201_quick
+    python bench/nb201.py [--runs 500] [--quick] [--methods a,b] [--workers 1]
+                                           # --quick: 100 runs, saved as nb201_quick
 
 ``--methods`` runs only those methods; the others' figures already on record with the same
 number of runs are kept in the saved JSON (and printed, marked ``*``).
@@ -53,6 +53,8 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "reinforce": ("reinforce", {}),
     "tpe": ("tpe", {}),
     "local-search": ("local-search", {}),
+    # first improvement, surrogate-ordered neighbours, restarts from the best of 10 random
+    "guided-local-search": ("guided-local-search", {}),
     "bananas": ("bananas", {"retrain_every": 5}),  # retrained every 5 results: wall time
     "hyperband": ("hyperband", FIDELITIES),
     "optuna-tpe": ("optuna", {"sampler": "tpe"}),
@@ -155,6 +157,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=500)
     p.add_argument("--quick", action="store_true", help="100 runs per method")
     p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--workers", type=int, default=1, help="processes (1: the default)")
     args = p.parse_args()
     runs = 100 if args.quick else args.runs
     methods = args.methods.split(",")
@@ -173,9 +176,13 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     curves: dict[str, list[list[tuple[float, float]]]] = {}
     start = time.time()
-    with mp.get_context("spawn").Pool(2) as pool:
+    if args.workers < 1:
+        p.error(f"--workers: {args.workers}; allowed: >= 1")
+    pool = mp.get_context("spawn").Pool(args.workers) if args.workers > 1 else None
+    try:
         for m in methods:
-            out = pool.map(one_run, [(m, seed) for seed in range(runs)], chunksize=10)
+            jobs = [(m, seed) for seed in range(runs)]
+            out = pool.map(one_run, jobs, chunksize=10) if pool else [one_run(j) for j in jobs]
             accs = np.array([a for a, _ in out])
             results[m] = {
                 d: [round(float(accs[:, i].mean()), 3), round(float(accs[:, i].std()), 3)]
@@ -184,6 +191,9 @@ def main() -> None:
             # share of runs whose chosen arch has the optimum's CIFAR-10 test accuracy
             results[m]["optimum_share"] = round(float(np.mean(accs[:, 0] >= OPTIMUM - 5e-3)), 3)
             curves[m] = [c for _, c in out]
+    finally:
+        if pool is not None:
+            pool.close()
     rows = []
     for m in [*methods, *kept]:
         res = results.get(m) or kept[m]

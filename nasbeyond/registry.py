@@ -55,6 +55,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "hyperband": "nasbeyond.strategy._halving",
         "nsga2": "nasbeyond.strategy._nsga2",
         "local-search": "nasbeyond.strategy._local_search",
+        "guided-local-search": "nasbeyond.strategy._local_search",
         "bananas": "nasbeyond.strategy._bananas",
     },
     "dataset": {

@@ -6,7 +6,7 @@ from nasbeyond.strategy._evolution import AgingEvolution
 from nasbeyond.strategy._grid import GridSearch
 from nasbeyond.strategy._halving import ASHA, Hyperband
 from nasbeyond.strategy._large_scale import LargeScaleEvolution
-from nasbeyond.strategy._local_search import LocalSearch
+from nasbeyond.strategy._local_search import GuidedLocalSearch, LocalSearch
 from nasbeyond.strategy._nsga2 import NSGA2
 from nasbeyond.strategy._random import RandomSearch
 from nasbeyond.strategy._reinforce import Reinforce
@@ -19,6 +19,7 @@ __all__ = [
     "TPE",
     "AgingEvolution",
     "GridSearch",
+    "GuidedLocalSearch",
     "Hyperband",
     "LargeScaleEvolution",
     "LocalSearch",
