@@ -12,6 +12,19 @@ from nasbeyond.arch import Arch
 Status = Literal["ok", "failed", "pruned", "running"]
 
 
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite float in it (nested in dicts, lists and tuples)
+    replaced by None: strict JSON, which SQLite's JSON functions and browsers require, has no
+    spelling for them. Readers treat None like a missing or non-finite value."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class TaskShape:
     """What a built model must accept and produce."""

@@ -21,6 +21,7 @@ A bad parameter is a 422 whose ``detail`` is one line naming it; an unknown run 
 a database that cannot be read a 503; never a traceback.
 """
 
+import json
 import sqlite3
 from functools import cache
 from importlib import resources
@@ -28,6 +29,7 @@ from typing import Annotated, Any, Literal
 
 from nasbeyond.dashboard.runs import PARALLEL_LINES, RunSource
 from nasbeyond.extras import require
+from nasbeyond.trial import finite_json
 
 POLL_MS = 2000  # how often the page asks whether a run changed
 _STATIC = {  # the only files served: a fixed table, never a path from the request
@@ -74,8 +76,21 @@ def make_app(runs: list[RunSource], allowed_hosts: list[str] | None = None) -> A
     from starlette.middleware.gzip import GZipMiddleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+    class FiniteJSON(JSONResponse):
+        """JSON with NaN and infinities as null: an evaluator may store them in a trial's
+        metrics, and strict JSON (what browsers parse) has no spelling for them."""
+
+        def render(self, content: Any) -> bytes:
+            return json.dumps(
+                finite_json(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            ).encode()
+
     app = fastapi.FastAPI(
-        title="nasbeyond dashboard", docs_url=None, redoc_url=None, openapi_url=None
+        title="nasbeyond dashboard",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        default_response_class=FiniteJSON,
     )
     app.add_middleware(GZipMiddleware, minimum_size=4096)  # Plotly's 4.8 MB travel as ~1.4 MB
     if allowed_hosts is not None:

@@ -32,8 +32,8 @@ _SORT_SQL = {
     "id": "id",
     "reward": "reward",
     "cost_s": "cost_s",
-    "params": "json_extract(metrics, '$.params')",
-    "macs": "json_extract(metrics, '$.macs')",
+    "params": "CASE WHEN json_valid(metrics) THEN json_extract(metrics, '$.params') END",
+    "macs": "CASE WHEN json_valid(metrics) THEN json_extract(metrics, '$.macs') END",
     "status": "status",
 }
 
@@ -254,7 +254,12 @@ class RunSource:
         trial order."""
         from nasbeyond.evaluate.pareto import front_summary
 
-        col = "cost_s" if x == "cost_s" else f"json_extract(metrics, '$.{x}')"
+        # json_valid: stores written before metrics were strict JSON may hold Infinity/NaN
+        col = (
+            "cost_s"
+            if x == "cost_s"
+            else f"CASE WHEN json_valid(metrics) THEN json_extract(metrics, '$.{x}') END"
+        )
         with self.connect() as con:
             rows = con.execute(
                 f"SELECT id, {col}, reward FROM trials WHERE status = 'ok' "

@@ -21,7 +21,7 @@ from typing import Any
 
 from nasbeyond.arch import Arch, arch_key, canonical_json
 from nasbeyond.exceptions import StoreError
-from nasbeyond.trial import Result, Trial
+from nasbeyond.trial import Result, Trial, finite_json
 
 DB_NAME = "nasbeyond.db"
 _SCHEMA = """
@@ -74,7 +74,9 @@ class Store(ABC):
 
     @abstractmethod
     def finish_trial(self, trial_id: int, result: Result, strategy_state: StateFn) -> Trial:
-        """Record a trial's result together with the strategy's state after telling it."""
+        """Record a trial's result together with the strategy's state after telling it.
+        Metrics are kept as strict JSON: a NaN or infinite value in them comes back as None
+        (``nasbeyond.trial.finite_json``)."""
 
     @abstractmethod
     def trial(self, trial_id: int) -> Trial:
@@ -133,7 +135,7 @@ class MemoryStore(Store):
             t.arch,
             result.status,
             result.reward,
-            result.metrics,
+            finite_json(result.metrics),  # as SQLiteStore reads them back
             result.cost_s,
             result.error,
             t.budget,
@@ -222,7 +224,7 @@ class SQLiteStore(Store):
                 (
                     result.status,
                     result.reward,
-                    json.dumps(result.metrics),
+                    json.dumps(finite_json(result.metrics), allow_nan=False),
                     result.cost_s,
                     result.error,
                     time.time(),

@@ -301,3 +301,21 @@ def test_fuzzed_requests_are_answered_in_one_line(client, route, a, b, query):
     if r.status_code != 200:
         detail = r.json()["detail"]
         assert isinstance(detail, str) and "\n" not in detail and "Traceback" not in detail
+
+
+def test_non_finite_metrics_travel_as_null(tmp_path):
+    """An evaluator may store NaN or infinity in a trial's metrics; strict JSON cannot carry
+    them, so the API sends null instead of failing the request."""
+    run_dir = small_run(tmp_path / "odd")
+    store = SQLiteStore(run_dir)
+    arch = store.trials("ok")[0].arch
+    tid = store.start_trial(arch, None, dict)
+    metrics = {"latency_ms": float("inf"), "val_acc": float("nan"), "params": 5}
+    store.finish_trial(tid, Result("ok", 0.95, metrics, cost_s=1.0), dict)
+    store.close()
+    client = TestClient(make_app(open_runs([run_dir])), raise_server_exceptions=False)
+    t = client.get(f"/api/runs/0/trials/{tid}")
+    assert t.status_code == 200, t.text
+    assert t.json()["metrics"] == {"latency_ms": None, "val_acc": None, "params": 5}
+    for path in ("/api/runs", "/api/runs/0/scatter?x=latency_ms", "/api/runs/0/trials"):
+        assert client.get(path).status_code == 200, path

@@ -28,6 +28,14 @@ def test_both_stores_keep_the_same_records(store):
     assert store.get("config") == {"seed": 1} and store.get("absent", 7) == 7
 
 
+def test_non_finite_metrics_come_back_as_none(store):
+    tid = store.start_trial({"x": 1}, None, dict)
+    metrics = {"latency_ms": float("inf"), "curve": [1.0, float("nan")], "params": 3}
+    back = store.finish_trial(tid, Result("ok", 0.5, metrics), dict)
+    expected = {"latency_ms": None, "curve": [1.0, None], "params": 3}
+    assert back.metrics == expected and store.trial(tid).metrics == expected
+
+
 def test_best_breaks_reward_ties_by_id(store):
     for reward in (0.5, 0.7, 0.7, 0.1):
         tid = store.start_trial({"r": reward, "n": store.count_finished()}, None, dict)
@@ -63,8 +71,11 @@ def test_restart_keeps_the_id(store):
 
 
 def test_missing_or_foreign_run_dir(tmp_path):
-    with pytest.raises(StoreError, match="no nasbeyond.db"):
+    with pytest.raises(StoreError, match="none does not exist"):
         SQLiteStore(tmp_path / "none", create=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StoreError, match="empty has no nasbeyond.db; is it a run directory"):
+        SQLiteStore(tmp_path / "empty", create=False)
     (tmp_path / "nasbeyond.db").write_text("not a database at all" * 100)
     with pytest.raises(StoreError, match="not a nasbeyond database"):
         SQLiteStore(tmp_path)

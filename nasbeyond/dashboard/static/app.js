@@ -186,7 +186,7 @@ async function drawScatter(run, node) {
 async function drawImportance(run, node) {
   const d = await api(`/api/runs/${run}/importance`);
   const n = Math.min(d.names.length, 15);
-  const names = d.names.slice(0, n).reverse(), values = d.values.slice(0, n).reverse();
+  const names = d.names.slice(0, n).reverse().map(plotlyText), values = d.values.slice(0, n).reverse();
   const layout = { title: { text: `decision importance for the reward (random forest, ${d.trials.toLocaleString("en-US")} ok trials${d.stale ? ", refreshed every 30 s" : ""})` },
                    margin: { l: 190, r: 20, t: 36, b: 40 }, height: Math.max(260, 60 + 22 * n),
                    xaxis: { title: { text: "mean decrease in impurity (sums to 1)" } } };
