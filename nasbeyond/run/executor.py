@@ -105,12 +105,13 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
-def _exit_with_parent(poll_s: float = 1.0) -> None:
-    """Start a daemon thread that ends this process within ``poll_s`` seconds of its parent's
-    death. A driver killed outright (SIGKILL, the OOM killer) cannot stop its workers; without
-    this a worker would finish its trial first (minutes) and only then notice the closed pipe.
-    Re-parenting is how a process sees its parent die on Linux and macOS alike."""
-    parent = os.getppid()
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Start a daemon thread that ends this process within ``poll_s`` seconds of the death of
+    ``parent`` (the driver's pid, passed in: a driver killed while this worker was still
+    starting would otherwise already be gone when the worker first asks). A driver killed
+    outright (SIGKILL, the OOM killer) cannot stop its workers; without this a worker would
+    finish its trial first (minutes) and only then notice the closed pipe. Re-parenting is how
+    a process sees its parent die on Linux and macOS alike."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -120,11 +121,10 @@ def _exit_with_parent(poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _worker_main(conn: Connection, payload: bytes, threads: int) -> None:
-    import torch
-
+def _worker_main(conn: Connection, payload: bytes, threads: int, parent: int) -> None:
+    _exit_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C (see above)
-    _exit_with_parent()
+    import torch
 
     torch.set_num_threads(threads)
     serve_jobs(conn, pickle.loads(payload))  # our own bytes, sent by the driver
@@ -195,7 +195,9 @@ class LocalExecutor(Executor):
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(
-            target=_worker_main, args=(child, self._payload, self.threads), daemon=True
+            target=_worker_main,
+            args=(child, self._payload, self.threads, os.getpid()),
+            daemon=True,
         )
         with _sigint_ignored():  # inherited through exec: Ctrl-C is the driver's alone
             proc.start()

@@ -18,7 +18,7 @@ import numpy as np
 
 from nasbeyond.arch import Arch
 from nasbeyond.run import LocalExecutor
-from nasbeyond.run.executor import _sigint_ignored, _Worker, serve_jobs
+from nasbeyond.run.executor import _exit_with_parent, _sigint_ignored, _Worker, serve_jobs
 from nasbeyond.strategy import Strategy
 from nasbeyond.tabular.metrics import Metric, align_proba
 from nasbeyond.tabular.space import TabularPipelineSpace
@@ -149,10 +149,11 @@ class Portfolio(Strategy):
         self._next = int(state["next"])
 
 
-def _worker_main(conn: Connection, payload_file: str, threads: int) -> None:
+def _worker_main(conn: Connection, payload_file: str, threads: int, parent: int) -> None:
     """``run.executor``'s worker, reading the evaluator (which holds the data) from a file: a
     spawned process's arguments go through a pipe the parent blocks on until the child has
     imported everything, which under load serialises worker start-up."""
+    _exit_with_parent(parent)  # a killed driver's workers do not run on
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C
     with open(payload_file, "rb") as fh:
         serve_jobs(conn, pickle.load(fh))  # our own bytes, written by the driver
@@ -179,7 +180,9 @@ class DeadlineExecutor(LocalExecutor):
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(
-            target=_worker_main, args=(child, self.payload_file, self.threads), daemon=True
+            target=_worker_main,
+            args=(child, self.payload_file, self.threads, os.getpid()),
+            daemon=True,
         )
         with _sigint_ignored():
             proc.start()

@@ -134,22 +134,26 @@ from nasbeyond.trial import Context
 ex = LocalExecutor(workers=1)
 ex.start(ToyEvaluator(fault="hang", every=1, hang_s=600))
 ex.submit((1, {"x": 1}, None, Context(trial_id=1, seed=0)))
-assert ex.wait(timeout=3) == []  # the worker is in its trial (a failure would come back)
+assert ex.wait(timeout=float(sys.argv[1])) == []  # no failure came back
 print(ex._pool[0].proc.pid, flush=True)
 time.sleep(600)
 """
 
 
-def test_workers_end_when_their_driver_is_killed():
+@pytest.mark.parametrize("settle_s", [0, 3], ids=["while-starting", "in-trial"])
+def test_workers_end_when_their_driver_is_killed(settle_s):
     """A SIGKILLed driver cannot stop its workers; they notice and exit instead of finishing
-    their trial (here a 600 s hang). The bound below is a deadline, not a timing assertion."""
+    their trial (here a 600 s hang), whether the driver dies while the worker is still
+    starting (it once looked for its parent only after importing torch, and by then the
+    parent was gone) or once it is in its trial. The bound below is a deadline, not a timing
+    assertion."""
     import os
     import signal
     import subprocess
     import sys
 
     driver = subprocess.Popen(
-        [sys.executable, "-c", KILLED_DRIVER], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", KILLED_DRIVER, str(settle_s)], stdout=subprocess.PIPE, text=True
     )
     try:
         worker = int(driver.stdout.readline())
