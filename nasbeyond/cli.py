@@ -192,6 +192,10 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict(base, source="flags")
 
 
+def _epochs(n: float) -> str:
+    return f"{n:g} epoch" + ("" if n == 1 else "s")
+
+
 def _search(exp: Any) -> int:
     from nasbeyond.registry import names
     from nasbeyond.run import ProgressBar
@@ -219,6 +223,12 @@ def _search(exp: Any) -> int:
         ),
         file=sys.stderr,
     )
+    if not one_shot and c.trials is not None and done >= c.trials:
+        print(
+            f"nothing left to run: {done} trials finished, trials={c.trials}; "
+            f"`nasbeyond resume {c.run_dir} --trials N` with N > {done} searches on",
+            file=sys.stderr,
+        )
     try:
         label = "best val" if c.reward == "accuracy" else f"best {c.reward} reward"
         best = exp.run(progress=ProgressBar(done, label=label))
@@ -241,6 +251,17 @@ def _search(exp: Any) -> int:
             file=sys.stderr,
         )
         return 1
+    cached = exp.store.get("final")
+    if (
+        c.final_epochs > 0
+        and callable(getattr(exp.evaluator, "retrain", None))
+        and not (cached and cached.get("trial_id") == best.id)
+    ):
+        print(
+            f"retraining trial {best.id} for {_epochs(c.final_epochs)} on the whole training "
+            "split, then scoring it once on the test split ...",
+            file=sys.stderr,
+        )
     report = exp.final_report()
     from nasbeyond.report.curve import search_summary
 
@@ -261,7 +282,7 @@ def _search(exp: Any) -> int:
         shown.append(f"validation {score}: {val:.4f}")
     print("  " + "  ".join(shown))
     if report and report.test_acc is not None:
-        extra = f" (retrained {c.final_epochs:g} epochs)" if c.final_epochs else ""
+        extra = f" (retrained {_epochs(c.final_epochs)})" if c.final_epochs else ""
         print(f"  test {score}{extra}: {report.test_acc:.4f}")
     print(f"  run directory: {c.run_dir}")
     return 0
@@ -276,6 +297,10 @@ def _read_arch(text: str) -> dict[str, Any]:
     try:
         arch = json.loads(text)
     except json.JSONDecodeError as e:
+        if source == "arch" and text.strip().endswith(".json"):  # meant as a file
+            raise ConfigError(
+                f"arch: {text.strip()} is neither a file that exists nor JSON text"
+            ) from None
         raise ConfigError(
             f"{source}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
         ) from None
@@ -549,6 +574,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if record.config.objectives:
             objectives = record.config.objectives
             print(pareto_table(store.trials("ok"), objectives, record.space.describe))
+        if args.failed and not store.trials("failed"):
+            print("no failed trials")
         if args.failed:  # the table cuts an error to its first line; here it is whole
             for t in store.trials("failed"):
                 print(f"trial {t.id} failed:")

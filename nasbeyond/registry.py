@@ -237,13 +237,19 @@ def create(kind: str, name: str, **kwargs: Any) -> Any:
 
     Raises:
         ConfigError: an unknown name or keyword argument, or a constructor that rejects its
-            arguments with TypeError or ValueError (re-raised as one line naming the entry).
+            arguments (TypeError, ValueError, or a ConfigError that starts with an argument's
+            name: re-raised as one line ``KIND_args: NAME: ...`` naming the entry).
     """
     obj = lookup(kind, name)
     check_arguments(kind, name, kwargs)
     try:
         return obj(**kwargs)
-    except ConfigError:
+    except ConfigError as e:
+        # "gamma is 2; allowed: ..." from a constructor names its argument, not where it was
+        # set: prefix the entry, as the type checks above do
+        msg = str(e)
+        if msg.split(" ", 1)[0].rstrip(":(=,") in parameters(kind, name):
+            raise ConfigError(f"{kind}_args: {name}: {msg}") from None
         raise
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{kind}_args: {name}: {e}") from None

@@ -129,6 +129,14 @@ BAD = [
     (["evaluate", "--arch", "{not json", *FAST], "arch: not valid JSON"),
     (["evaluate", "--arch", '{"widths": [7]}', *FAST], "mlp: widths[0] is 7; allowed: 32"),
     (["evaluate", "--arch", "[1, 2]", *FAST], "arch: expected a JSON object"),
+    (
+        ["evaluate", "--arch", "no/such.json", *FAST],
+        "arch: no/such.json is neither a file that exists nor JSON text",
+    ),
+    (
+        ["search", *FAST[:-1], "evolution", "--strategy-arg", "population_size=0"],
+        "strategy_args: evolution: population_size is 0; allowed: >= 1",
+    ),
     (["show", "/no/such/run"], "run_dir: /no/such/run does not exist"),
     (["resume", "/no/such/run"], "run_dir: /no/such/run does not exist"),
     (["export", "/no/such/run"], "run_dir: /no/such/run does not exist"),
@@ -288,6 +296,11 @@ def test_show_failed_prints_whole_errors(tmp_path, capsys):
     run_dir = str(tmp_path / "run")
     argv = ["search", *FAST, "--trials", "1", "--executor", "inline", "--run-dir", run_dir]
     assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["show", run_dir, "--failed"]) == 0
+    assert "no failed trials" in capsys.readouterr().out
+    assert main(["resume", run_dir, "--trials", "1"]) == 0
+    assert "nothing left to run: 1 trials finished, trials=1" in capsys.readouterr().err
     store = SQLiteStore(run_dir, create=False)
     arch = store.trials("ok")[0].arch
     long = "ValueError: " + "x" * 120 + "\nTraceback line two"

@@ -672,11 +672,12 @@ def profile_space(
             unknown backend or ``cuda`` without a CUDA GPU.
     """
     t = _task(task)
-    if archs < len(FEATURES) or runs < 1 or any(v < 1 for v in t.input_shape):
-        raise ConfigError(
-            f"archs >= {len(FEATURES)}, runs >= 1 and positive input_shape dimensions are "
-            f"required, got archs={archs}, runs={runs}, input_shape={t.input_shape}"
-        )
+    if archs < len(FEATURES):
+        raise ConfigError(f"archs is {archs}; allowed: >= {len(FEATURES)} (the fit's terms)")
+    if runs < 1:
+        raise ConfigError(f"runs is {runs}; allowed: >= 1")
+    if any(v < 1 for v in t.input_shape):
+        raise ConfigError(f"input_shape is {t.input_shape}; allowed: positive dimensions")
     _device(backend)
     if backend == "torch":
         torch.set_num_threads(1)

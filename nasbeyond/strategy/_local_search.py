@@ -96,11 +96,9 @@ class LocalSearch(Strategy):
         n_restart: int = 1,
         ridge: float = 0.3,
     ) -> None:
-        if n_init < 1 or max_tries < 1 or n_restart < 1:
-            raise ConfigError(
-                f"n_init ({n_init}), max_tries ({max_tries}) and n_restart ({n_restart}) "
-                "must be >= 1"
-            )
+        for arg, value in (("n_init", n_init), ("max_tries", max_tries), ("n_restart", n_restart)):
+            if value < 1:
+                raise ConfigError(f"{arg} is {value}; allowed: >= 1")
         if order not in ("random", "model"):
             raise ConfigError(f"order is {order!r}; allowed: 'random', 'model'")
         if ridge <= 0:

@@ -133,8 +133,12 @@ def test_on_demand_entries_are_written_back_to_the_loaded_file(tmp_path):
 
 
 def test_profile_space_refuses_bad_settings_with_one_line():
-    with pytest.raises(ConfigError, match="archs >= 3, runs >= 1"):
+    with pytest.raises(ConfigError, match=r"archs is 2; allowed: >= 3"):
         profile_space(MLPSpace(), (1, 8, 8), archs=2)
+    with pytest.raises(ConfigError, match=r"runs is 0; allowed: >= 1"):
+        profile_space(MLPSpace(), (1, 8, 8), archs=3, runs=0)
+    with pytest.raises(ConfigError, match=r"input_shape is \(1, 0, 8\); allowed: positive"):
+        profile_space(MLPSpace(), (1, 0, 8), archs=3)
     with pytest.raises(ConfigError, match="input_shape: transformer"):
         profile_space(make_space("transformer"), (3, 8, 8), archs=6)
     with pytest.raises(ConfigError, match="backend: 'tpu'; allowed: torch, cuda"):
