@@ -16,4 +16,5 @@ def require(module: str, extra: str, field: str, what: str) -> Any:
     except ImportError:
         raise ConfigError(
             f"{field}: {what} needs {module}; install it with `pip install nasbeyond[{extra}]`"
+            f" (in a clone: `.venv/bin/python -m pip install -c constraints.txt -e '.[{extra}]'`)"
         ) from None
