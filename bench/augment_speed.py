@@ -53,37 +53,19 @@ def albumentations_op(name: str, level: float, p: float = 1.0) -> Any:
     import albumentations as A
     import cv2
 
-    nearest, grey = cv2.INTER_NEAREST, (128, 128, 128)
     factor = 0.9 * level
+    shear, shift = (-17 * level, 17 * level), (-0.45 * level, 0.45 * level)
+
+    def affine(**kwargs: Any) -> Any:  # nearest-neighbour, grey fill, as our geometric ops
+        return A.Affine(interpolation=cv2.INTER_NEAREST, fill=(128, 128, 128), p=p, **kwargs)
+
     table: dict[str, Callable[[], Any]] = {
         "Identity": lambda: A.NoOp(p=p),
-        "ShearX": lambda: A.Affine(
-            shear={"x": (-17 * level, 17 * level), "y": 0},
-            interpolation=nearest,
-            fill=grey,
-            p=p,
-        ),
-        "ShearY": lambda: A.Affine(
-            shear={"x": 0, "y": (-17 * level, 17 * level)},
-            interpolation=nearest,
-            fill=grey,
-            p=p,
-        ),
-        "TranslateX": lambda: A.Affine(
-            translate_percent={"x": (-0.45 * level, 0.45 * level), "y": 0},
-            interpolation=nearest,
-            fill=grey,
-            p=p,
-        ),
-        "TranslateY": lambda: A.Affine(
-            translate_percent={"x": 0, "y": (-0.45 * level, 0.45 * level)},
-            interpolation=nearest,
-            fill=grey,
-            p=p,
-        ),
-        "Rotate": lambda: A.Affine(
-            rotate=(-30 * level, 30 * level), interpolation=nearest, fill=grey, p=p
-        ),
+        "ShearX": lambda: affine(shear={"x": shear, "y": 0}),
+        "ShearY": lambda: affine(shear={"x": 0, "y": shear}),
+        "TranslateX": lambda: affine(translate_percent={"x": shift, "y": 0}),
+        "TranslateY": lambda: affine(translate_percent={"x": 0, "y": shift}),
+        "Rotate": lambda: affine(rotate=(-30 * level, 30 * level)),
         "AutoContrast": lambda: A.AutoContrast(p=p),
         "Invert": lambda: A.InvertImg(p=p),
         "Equalize": lambda: A.Equalize(p=p),

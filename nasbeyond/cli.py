@@ -251,18 +251,13 @@ def _search(exp: Any) -> int:
             file=sys.stderr,
         )
         return 1
-    cached = exp.store.get("final")
-    if (
-        c.final_epochs > 0
-        and callable(getattr(exp.evaluator, "retrain", None))
-        and not (cached and cached.get("trial_id") == best.id)
-    ):
-        print(
-            f"retraining trial {best.id} for {_epochs(c.final_epochs)} on the whole training "
-            "split, then scoring it once on the test split ...",
+    report = exp.final_report(
+        on_retrain=lambda trial, epochs: print(
+            f"retraining trial {trial} for {_epochs(epochs)} on the whole training split, "
+            "then scoring it once on the test split ...",
             file=sys.stderr,
         )
-    report = exp.final_report()
+    )
     from nasbeyond.report.curve import search_summary
 
     summary = search_summary(exp.store.trials())

@@ -181,9 +181,16 @@ class Experiment:
             [(t.id, t.metrics) for t in self.store.trials("ok")], self.config.objectives
         )
 
-    def final_report(self) -> FinalReport | None:
+    def final_report(
+        self, on_retrain: Callable[[int, float], None] | None = None
+    ) -> FinalReport | None:
         """Test accuracy of the best trial (after retraining it for ``final_epochs`` on the whole
-        training split, if set). The only place the test split is read."""
+        training split, if set). The only place the test split is read.
+
+        Args:
+            on_retrain: called with (trial id, epochs) just before a retraining starts (not
+                when the report is already stored), e.g. to tell a user what the wait is.
+        """
         best = next(iter(self.store.best(1)), None)
         if best is None or "constraint" in best.metrics:  # nothing met the hard constraints
             return None
@@ -196,6 +203,8 @@ class Experiment:
         weights: str | None = str(weights_path(run_dir, best.id))
         retrain = getattr(self.evaluator, "retrain", None)  # the trainers: Trainer, detection
         if callable(retrain) and self.config.final_epochs > 0:
+            if on_retrain is not None:
+                on_retrain(best.id, self.config.final_epochs)
             weights = str(
                 retrain(best.arch, self.config.final_epochs, self.config.seed, run_dir / "weights")
             )
