@@ -375,7 +375,7 @@ def main() -> None:
         print(
             f"{rec['task']:5s} {rec['strategy']:12s} seed {rec['seed']}: best val "
             f"{rec['best_val']:.4f} test {rec['test_acc']:.4f} ({rec['trials']} trials, "
-            f"{rec['search_cpu_s']:.0f} CPU s, {time.time() - start:.0f} s)",
+            f"{rec['search_cpu_s']:.0f} CPU s; {time.time() - start:.0f} s since the bench began)",
             flush=True,
         )
 
@@ -395,7 +395,8 @@ def main() -> None:
         print(
             f"\n{name}: budget {t.budget:g} trainer epochs per search, {t.epochs:g} per trial "
             f"(asha: rungs {t.asha[0]:g}..{t.asha[1]:g}, eta {t.asha[2]:g}); best arch retrained "
-            f"{t.final_epochs:g} epochs on train + validation; seeds {used}"
+            f"{t.final_epochs:g} epoch{'' if t.final_epochs == 1 else 's'} on train + validation; "
+            f"seeds {used}"
         )
         print(
             table(
